@@ -1,0 +1,194 @@
+import secrets
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+from ..providers import PROVIDERS, ProviderError, get_provider
+
+MANAGER = "messenger_connector.group_messenger_manager"
+
+
+def _new_token(*_args):
+    return secrets.token_urlsafe(32)
+
+
+class MessengerAccount(models.Model):
+    _name = "messenger.account"
+    _description = "Messenger Account"
+    _order = "sequence, name, id"
+
+    name = fields.Char(required=True)
+    sequence = fields.Integer(default=10)
+    active = fields.Boolean(default=True)
+    provider = fields.Selection(
+        [("whatsapp", "WhatsApp Business"), ("telegram", "Telegram")],
+        required=True, default="whatsapp",
+    )
+    company_id = fields.Many2one(
+        "res.company", required=True, index=True, default=lambda self: self.env.company,
+    )
+    api_base_url = fields.Char(
+        "API Base URL", compute="_compute_api_base_url", store=True, readonly=False,
+        help="Root URL of the platform's API. Leave the default except to point at a test server.",
+    )
+    webhook_key = fields.Char(
+        required=True, readonly=True, copy=False, default=_new_token, groups=MANAGER,
+        help="Random token of this account's webhook URL.",
+    )
+    webhook_url = fields.Char("Webhook URL", compute="_compute_webhook_url", groups=MANAGER)
+    user_ids = fields.Many2many(
+        "res.users", string="Team", domain=[("share", "=", False)],
+        help="Agents who answer this account's conversations.",
+    )
+    max_attempts = fields.Integer(
+        "Send Attempts", default=5,
+        help="How many times a temporarily failing message is tried before it is marked failed.",
+    )
+    retry_delay = fields.Integer(
+        "First Retry Delay (s)", default=30,
+        help="Delay before the first retry; it doubles at each attempt (the platform's retry-after "
+             "is honoured when it asks for longer).",
+    )
+    # WhatsApp Cloud API
+    wa_phone_number_id = fields.Char("Phone Number ID", groups=MANAGER)
+    wa_access_token = fields.Char("Access Token", groups=MANAGER, copy=False)
+    wa_app_secret = fields.Char("App Secret", groups=MANAGER, copy=False)
+    wa_verify_token = fields.Char(
+        "Verify Token", groups=MANAGER, copy=False, default=_new_token,
+        help="Paste this into Meta's webhook configuration together with the webhook URL.",
+    )
+    wa_api_version = fields.Char("Graph API Version", default="v21.0")
+    # Telegram Bot API
+    tg_bot_token = fields.Char("Bot Token", groups=MANAGER, copy=False)
+    tg_secret_token = fields.Char(
+        "Webhook Secret", groups=MANAGER, copy=False,
+        default=lambda self: secrets.token_hex(32),
+        help="Sent by Telegram with every update; set automatically by 'Register webhook'.",
+    )
+    tg_bot_username = fields.Char("Bot Username", help="Filled by 'Test connection'.")
+
+    conversation_ids = fields.One2many("messenger.conversation", "account_id")
+    conversation_count = fields.Integer(compute="_compute_statistics")
+    sent_count = fields.Integer("Sent", compute="_compute_statistics")
+    delivered_count = fields.Integer("Delivered", compute="_compute_statistics")
+    read_count = fields.Integer("Read", compute="_compute_statistics")
+    failed_count = fields.Integer("Failed", compute="_compute_statistics")
+    received_count = fields.Integer("Received", compute="_compute_statistics")
+    delivered_ratio = fields.Float("Delivered (%)", compute="_compute_statistics")
+    read_ratio = fields.Float("Read (%)", compute="_compute_statistics")
+    window_hours = fields.Integer(compute="_compute_window_hours")
+
+    _sql_constraints = [
+        ("webhook_key_unique", "UNIQUE(webhook_key)", "The webhook key must be unique."),
+    ]
+
+    @api.depends("provider")
+    def _compute_api_base_url(self):
+        for account in self:
+            if not account.api_base_url and account.provider:
+                account.api_base_url = PROVIDERS[account.provider].default_base_url
+
+    @api.depends("webhook_key")
+    def _compute_webhook_url(self):
+        base_url = self.env["ir.config_parameter"].sudo().get_param("web.base.url", "")
+        for account in self:
+            account.webhook_url = f"{base_url.rstrip('/')}/messenger/webhook/{account.webhook_key}"
+
+    @api.depends("provider")
+    def _compute_window_hours(self):
+        for account in self:
+            account.window_hours = account.provider and PROVIDERS[account.provider].window_hours or 0
+
+    def _compute_statistics(self):
+        Message = self.env["messenger.message"]
+        counts = {}
+        conversations = dict(self.env["messenger.conversation"]._read_group(
+            [("account_id", "in", self.ids)], ["account_id"], ["__count"]))
+        for account, direction, state, count in Message._read_group(
+                [("account_id", "in", self.ids)], ["account_id", "direction", "state"], ["__count"]):
+            counts[account.id, direction, state] = count
+        for account in self:
+            def out(*states, account=account):
+                return sum(counts.get((account.id, "out", s), 0) for s in states)
+            account.conversation_count = conversations.get(account, 0)
+            account.received_count = sum(v for (a, d, _s), v in counts.items() if a == account.id and d == "in")
+            account.read_count = out("read")
+            account.delivered_count = out("delivered", "read")
+            account.sent_count = out("sent", "delivered", "read")
+            account.failed_count = out("failed")
+            account.delivered_ratio = account.sent_count and 100.0 * account.delivered_count / account.sent_count
+            account.read_ratio = account.sent_count and 100.0 * account.read_count / account.sent_count
+
+    # ------------------------------------------------------------------
+    # Provider access
+    # ------------------------------------------------------------------
+
+    def _get_provider(self):
+        """The configured provider client of this account.
+
+        Credentials are read with sudo() so that the sender and the webhook (running as Messenger users or
+        the public user) can authenticate; they go only into the client object, which is never returned to
+        the UI, logged or serialized.
+        """
+        self.ensure_one()
+        account = self.sudo()
+        config = {"base_url": account.api_base_url}
+        if account.provider == "whatsapp":
+            config.update(
+                phone_number_id=account.wa_phone_number_id,
+                access_token=account.wa_access_token,
+                app_secret=account.wa_app_secret,
+                verify_token=account.wa_verify_token,
+                api_version=account.wa_api_version or "v21.0",
+            )
+        elif account.provider == "telegram":
+            config.update(bot_token=account.tg_bot_token, secret_token=account.tg_secret_token)
+        return get_provider(account.provider, config)
+
+    # ------------------------------------------------------------------
+    # Actions
+    # ------------------------------------------------------------------
+
+    def action_test_connection(self):
+        self.ensure_one()
+        try:
+            description = self._get_provider().test_connection()
+        except ProviderError as error:
+            raise UserError(_("The connection test failed: %(reason)s", reason=error.message)) from None
+        if self.provider == "telegram" and description and description.startswith("@"):
+            self.tg_bot_username = description[1:]
+        return self._notify(_("Connection works: %s", description), "success")
+
+    def action_register_webhook(self):
+        self.ensure_one()
+        if self.provider != "telegram":
+            raise UserError(_("Register the webhook URL and verify token in Meta's App Dashboard."))
+        if not self.sudo().tg_secret_token:
+            self.sudo().tg_secret_token = secrets.token_hex(32)
+        try:
+            self._get_provider().register_webhook(self.webhook_url, self.sudo().tg_secret_token)
+        except ProviderError as error:
+            raise UserError(_("Telegram refused the webhook: %(reason)s", reason=error.message)) from None
+        return self._notify(_("Telegram now sends this bot's updates to %s", self.webhook_url), "success")
+
+    def action_regenerate_webhook_key(self):
+        for account in self:
+            account.webhook_key = _new_token()
+
+    def action_view_conversations(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("messenger_connector.action_messenger_conversation")
+        action["domain"] = [("account_id", "=", self.id)]
+        action["context"] = {"default_account_id": self.id}
+        return action
+
+    def _provider_label(self):
+        self.ensure_one()
+        return dict(self._fields["provider"]._description_selection(self.env)).get(self.provider, "")
+
+    def _notify(self, message, kind="info"):
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {"message": message, "type": kind, "sticky": False},
+        }

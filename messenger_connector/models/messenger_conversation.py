@@ -1,0 +1,357 @@
+import datetime
+import logging
+
+from markupsafe import Markup
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+from odoo.tools import plaintext2html
+
+from odoo.addons.phone_validation.tools import phone_validation
+
+from .. import providers as prov
+
+_logger = logging.getLogger(__name__)
+
+
+class MessengerConversation(models.Model):
+    _name = "messenger.conversation"
+    _description = "Messenger Conversation"
+    _inherit = ["mail.thread"]
+    _order = "last_message_at desc, id desc"
+    _mail_post_access = "read"
+
+    name = fields.Char(compute="_compute_name", store=True)
+    account_id = fields.Many2one("messenger.account", required=True, index=True, ondelete="cascade")
+    provider = fields.Selection(related="account_id.provider", store=True)
+    company_id = fields.Many2one(related="account_id.company_id", store=True, index=True)
+    external_user_id = fields.Char(
+        "External User ID", required=True, readonly=True,
+        help="The person's id on the platform: WhatsApp number (wa_id), Telegram chat id, PSID or OpenID.")
+    profile_name = fields.Char(readonly=True, help="Name the person gave on the platform.")
+    username = fields.Char(readonly=True)
+    phone = fields.Char(readonly=True, help="The person's number in E.164 form, where the platform gives one.")
+    partner_id = fields.Many2one("res.partner", "Contact", index=True, tracking=True)
+    user_id = fields.Many2one(
+        "res.users", "Agent", tracking=True, index=True, domain=[("share", "=", False)],
+        help="The one agent who answers this conversation.")
+    state = fields.Selection(
+        [("waiting", "Waiting for Reply"), ("answered", "Answered"), ("closed", "Closed")],
+        default="waiting", required=True, tracking=True, index=True)
+    # Public name (shared/CONTRACT.md): the platform messages. This replaces mail.thread's message_ids
+    # (chatter messages) on this model; the two searches of mail.thread that used it are adapted below.
+    message_ids = fields.One2many("messenger.message", "conversation_id", string="Messages", domain=[])
+    last_inbound_at = fields.Datetime("Last Inbound", readonly=True)
+    last_message_at = fields.Datetime("Last Message", readonly=True, index=True)
+    window_expires_at = fields.Datetime(
+        "Reply Window Ends", readonly=True,
+        help="Free-form replies are possible until then; afterwards only approved templates. "
+             "Empty where the platform has no reply window.")
+    window_open = fields.Boolean(compute="_compute_window_open")
+    needs_review = fields.Boolean(index=True, tracking=True)
+    review_reason = fields.Char(readonly=True)
+    blocked = fields.Boolean(
+        readonly=True, tracking=True, help="The person blocked the bot: nothing can be sent.")
+    marketing_opt_out = fields.Boolean(
+        "Marketing Opt-out", readonly=True, tracking=True,
+        help="The person asked the platform to stop marketing messages.")
+    composer_text = fields.Text("Reply")
+    message_count_messenger = fields.Integer("Message Count", compute="_compute_message_count_messenger")
+    failed_count = fields.Integer("Failed Messages", compute="_compute_message_count_messenger")
+
+    _sql_constraints = [
+        ("account_external_user_unique", "UNIQUE(account_id, external_user_id)",
+         "There is already a conversation with this person on this account."),
+    ]
+
+    @api.depends("partner_id.name", "profile_name", "username", "phone", "external_user_id")
+    def _compute_name(self):
+        for conversation in self:
+            conversation.name = (
+                conversation.partner_id.name or conversation.profile_name
+                or (conversation.username and f"@{conversation.username}")
+                or conversation.phone or conversation.external_user_id)
+
+    @api.depends("window_expires_at", "provider")
+    def _compute_window_open(self):
+        now = fields.Datetime.now()
+        for conversation in self:
+            conversation.window_open = not conversation.account_id.window_hours or bool(
+                conversation.window_expires_at and conversation.window_expires_at > now)
+
+    @api.model
+    def _search_message_needaction(self, operator, operand):
+        messages = self.env["mail.message"]._search([
+            ("model", "=", self._name), ("needaction", operator, operand)])
+        return [("id", "in", messages.subselect("res_id"))]
+
+    @api.model
+    def _search_message_has_error(self, operator, operand):
+        messages = self.env["mail.message"]._search([
+            ("model", "=", self._name), ("has_error", operator, operand),
+            ("author_id", "=", self.env.user.partner_id.id)])
+        return [("id", "in", messages.subselect("res_id"))]
+
+    def _compute_message_count_messenger(self):
+        counts = {}
+        for conversation, state, count in self.env["messenger.message"]._read_group(
+                [("conversation_id", "in", self.ids)], ["conversation_id", "state"], ["__count"]):
+            counts.setdefault(conversation.id, {})[state] = count
+        for conversation in self:
+            by_state = counts.get(conversation.id, {})
+            conversation.message_count_messenger = sum(by_state.values())
+            conversation.failed_count = by_state.get("failed", 0)
+
+    # ------------------------------------------------------------------
+    # Inbound
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _get_or_create(self, account, event):
+        """The conversation of (account, event's person), created with its partner on first contact.
+
+        Only the event processor (one cron job, never two at once) calls this, so search-then-create
+        cannot race; the unique constraint stays as the last line of defence.
+        """
+        conversation = self.search([
+            ("account_id", "=", account.id), ("external_user_id", "=", event.external_user_id),
+        ], limit=1)
+        if not conversation:
+            conversation = self.create({
+                "account_id": account.id,
+                "external_user_id": event.external_user_id,
+                "profile_name": event.profile_name,
+                "username": event.username,
+                "phone": self._normalize_phone(event.phone, account),
+                "user_id": len(account.user_ids) == 1 and account.user_ids.id or False,
+            })
+        else:
+            updates = {k: v for k, v in (("profile_name", event.profile_name), ("username", event.username))
+                       if v and conversation[k] != v}
+            if updates:
+                conversation.write(updates)
+        if not conversation.partner_id:
+            conversation._link_partner()
+        return conversation
+
+    @api.model
+    def _normalize_phone(self, phone, account):
+        """E.164 form of a platform number through Odoo's phone_validation (None when there is none)."""
+        if not phone:
+            return None
+        number = phone if phone.startswith("+") else f"+{phone}"
+        country = account.company_id.country_id
+        try:
+            return phone_validation.phone_format(
+                number, country.code or None, country.phone_code or None, force_format="E164")
+        except UserError:
+            return number
+
+    def _link_partner(self):
+        """Find the person's contact, or create one; flag the conversation when the match is ambiguous.
+
+        The one identity matcher of every channel: the same person on the same platform (another account
+        of the company) first, then the phone number (E.164, matching any formatting of phone or mobile),
+        else a new contact from the platform profile.
+        """
+        self.ensure_one()
+        Partner = self.env["res.partner"].with_context(active_test=True)
+        company_domain = [("company_id", "in", [False, self.company_id.id])]
+        same_person = self.search([
+            ("id", "!=", self.id), ("provider", "=", self.provider),
+            ("external_user_id", "=", self.external_user_id), ("partner_id", "!=", False),
+            ("company_id", "=", self.company_id.id),
+        ], order="id", limit=1)
+        if same_person:
+            self.partner_id = same_person.partner_id
+            return
+        if self.phone:
+            matches = Partner.search(company_domain + [("phone_mobile_search", "=", self.phone)], order="id")
+            if matches:
+                # Deterministic: a person before a company, then the oldest contact.
+                persons = matches.filtered(lambda p: not p.is_company)
+                self.partner_id = (persons or matches)[0]
+                if len(matches) > 1:
+                    self.write({
+                        "needs_review": True,
+                        "review_reason": _("%(count)s contacts have the number %(phone)s: linked to %(name)s.",
+                                           count=len(matches), phone=self.phone, name=self.partner_id.name),
+                    })
+                return
+        name = self.profile_name or (self.username and f"@{self.username}") or self.phone or self.external_user_id
+        self.partner_id = Partner.create({
+            "name": name,
+            "mobile": self.phone or False,
+            "company_id": self.company_id.id,
+            "comment": _("Created from a %(provider)s conversation.",
+                         provider=self.account_id._provider_label()),
+        })
+
+    def _receive(self, event, event_record):
+        """Store one inbound MESSAGE event once; a redelivered message is ignored."""
+        self.ensure_one()
+        Message = self.env["messenger.message"]
+        if event.external_id and Message.search_count([
+                ("account_id", "=", self.account_id.id), ("external_id", "=", event.external_id)], limit=1):
+            return Message
+        when = event.timestamp and event.timestamp.astimezone(datetime.timezone.utc).replace(tzinfo=None) \
+            or fields.Datetime.now()
+        message = Message.create({
+            "conversation_id": self.id,
+            "direction": "in",
+            "external_id": event.external_id,
+            "body": event.text or "",
+            "content_type": event.content_type if event.content_type in dict(
+                Message._fields["content_type"].selection) else "other",
+            "payload": event.payload,
+            "reply_to_external_id": event.reply_to,
+            "state": "received",
+            "received_at": when,
+            "event_id": event_record.id,
+            "media_ref": event.media and {
+                "id": event.media.id, "url": event.media.url, "mime_type": event.media.mime_type,
+                "filename": event.media.filename} or False,
+            "media_state": "pending" if event.media else "none",
+            "location": event.location and {
+                "latitude": event.location.latitude, "longitude": event.location.longitude,
+                "name": event.location.name, "address": event.location.address} or False,
+        })
+        if message.media_state == "pending":
+            message._download_media()
+        vals = {"last_message_at": max(when, self.last_message_at or when)}
+        if not self.last_inbound_at or when >= self.last_inbound_at:
+            vals["last_inbound_at"] = when
+            hours = self.account_id.window_hours
+            vals["window_expires_at"] = hours and when + datetime.timedelta(hours=hours) or False
+            vals["state"] = "waiting"
+        self.write(vals)
+        message._post_to_chatters()
+        if event.callback_query_id:
+            try:
+                self.account_id._get_provider().answer_callback(event.callback_query_id)
+            except prov.ProviderError as error:
+                _logger.info("Could not answer callback query of conversation %s: %s", self.id, error.message)
+        return message
+
+    def _apply_platform_event(self, event):
+        """Opt-out/opt-in and block/unblock events of the platform, noted in the chatter."""
+        self.ensure_one()
+        changes = {
+            prov.OPT_OUT: ("marketing_opt_out", True, _("The person stopped marketing messages on the platform.")),
+            prov.OPT_IN: ("marketing_opt_out", False, _("The person resumed marketing messages on the platform.")),
+            prov.BLOCK: ("blocked", True, _("The person blocked the bot.")),
+            prov.UNBLOCK: ("blocked", False, _("The person unblocked the bot.")),
+        }
+        field, value, note = changes[event.kind]
+        self.write({field: value})
+        self.message_post(body=note, message_type="notification", subtype_xmlid="mail.mt_note")
+
+    # ------------------------------------------------------------------
+    # Outbound
+    # ------------------------------------------------------------------
+
+    def _check_can_send(self, template=False):
+        """Raise a clear UserError when nothing may be queued to this person now."""
+        self.ensure_one()
+        if self.blocked:
+            raise UserError(_("%(name)s blocked this account: messages cannot be delivered.", name=self.name))
+        if template:
+            if not self.account_id.window_hours:
+                raise UserError(_("Template messages exist only on WhatsApp."))
+            return
+        if not self.window_open:
+            raise UserError(_(
+                "The %(hours)s-hour reply window of this conversation is closed (last message from %(name)s: "
+                "%(when)s). Only an approved template message can be sent now: use 'Send Template'.",
+                hours=self.account_id.window_hours, name=self.name,
+                when=self.last_inbound_at and fields.Datetime.to_string(self.last_inbound_at) or _("never")))
+
+    def action_send_text(self, body):
+        """Queue a text reply (public API). Raise UserError when it cannot be sent."""
+        self.ensure_one()
+        body = (body or "").strip()
+        if not body:
+            raise UserError(_("Write a message first."))
+        self._check_can_send()
+        return self._queue({"body": body, "content_type": "text"}).id
+
+    def action_send_template(self, name, language, params=None):
+        """Queue a WhatsApp template message (public API), allowed outside the reply window."""
+        self.ensure_one()
+        if not name or not language:
+            raise UserError(_("A template needs a name and a language code."))
+        self._check_can_send(template=True)
+        params = list(params or [])
+        body = _("Template %(name)s (%(lang)s)", name=name, lang=language)
+        if params and all(isinstance(p, str) for p in params):
+            body += ": " + ", ".join(params)
+        return self._queue({
+            "body": body, "content_type": "template", "template_name": name,
+            "template_language": language, "template_params": params,
+        }).id
+
+    def action_send_composer(self):
+        for conversation in self:
+            conversation.action_send_text(conversation.composer_text)
+            conversation.composer_text = False
+        return True
+
+    def _queue(self, vals):
+        message = self.env["messenger.message"].create(dict(
+            vals, conversation_id=self.id, direction="out", state="queued", author_id=self.env.user.id))
+        self.write({"state": "answered", "last_message_at": fields.Datetime.now()})
+        if not self.user_id and not self.env.user.share:
+            self.user_id = self.env.user
+        message._post_to_chatters()
+        message._trigger_sender()
+        return message
+
+    # ------------------------------------------------------------------
+    # UI actions
+    # ------------------------------------------------------------------
+
+    def action_close(self):
+        self.write({"state": "closed"})
+
+    def action_reopen(self):
+        self.write({"state": "waiting"})
+
+    def action_mark_reviewed(self):
+        self.write({"needs_review": False, "review_reason": False})
+
+    def action_assign_to_me(self):
+        self.write({"user_id": self.env.user.id})
+
+    def action_open_send_template(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Send Template"),
+            "res_model": "messenger.template.send",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_conversation_id": self.id},
+        }
+
+    def write(self, vals):
+        res = super().write(vals)
+        if vals.get("user_id"):
+            for conversation in self:
+                conversation.message_subscribe(partner_ids=conversation.user_id.partner_id.ids)
+        return res
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        conversations = super().create(vals_list)
+        for conversation in conversations.filtered("user_id"):
+            conversation.message_subscribe(partner_ids=conversation.user_id.partner_id.ids)
+        return conversations
+
+    def _header_markup(self, direction):
+        """Small header put before a message copied into a contact's chatter."""
+        arrow = "←" if direction == "in" else "→"
+        return Markup("<p><small>%s %s · %s</small></p>") % (
+            arrow, self.account_id._provider_label(), self.account_id.name)
+
+    def _body_html(self, text):
+        return plaintext2html(text or "")

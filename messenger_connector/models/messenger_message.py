@@ -1,0 +1,306 @@
+import base64
+import datetime
+import logging
+import threading
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+from .. import providers as prov
+
+_logger = logging.getLogger(__name__)
+
+#: Outbound states only move forward along this order ("failed" is final until a person retries).
+STATE_RANK = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "read": 4}
+#: A message left in "sending" longer than this was interrupted (the sender died mid-call).
+SENDING_STALE_AFTER = datetime.timedelta(minutes=5)
+MAX_RETRY_DELAY = 3600
+SEND_BATCH = 100
+
+
+def _auto_commit():
+    return not getattr(threading.current_thread(), "testing", False)
+
+
+class MessengerMessage(models.Model):
+    _name = "messenger.message"
+    _description = "Messenger Message"
+    _order = "id desc"
+    _rec_name = "body"
+
+    conversation_id = fields.Many2one(
+        "messenger.conversation", required=True, index=True, ondelete="cascade", readonly=True)
+    account_id = fields.Many2one(related="conversation_id.account_id", store=True, index=True)
+    company_id = fields.Many2one(related="conversation_id.company_id", store=True, index=True)
+    partner_id = fields.Many2one(related="conversation_id.partner_id", string="Contact")
+    direction = fields.Selection([("in", "Inbound"), ("out", "Outbound")], required=True, readonly=True)
+    external_id = fields.Char("Provider Message ID", readonly=True, copy=False, index="btree_not_null")
+    body = fields.Text(readonly=True)
+    content_type = fields.Selection([
+        ("text", "Text"), ("image", "Image"), ("document", "Document"), ("audio", "Audio"),
+        ("video", "Video"), ("sticker", "Sticker"), ("location", "Location"), ("button", "Button Reply"),
+        ("callback", "Button Press"), ("template", "Template"), ("other", "Other"),
+    ], default="text", required=True, readonly=True)
+    payload = fields.Char(readonly=True, help="Button, list or start payload the person sent.")
+    reply_to_external_id = fields.Char(readonly=True)
+    location = fields.Json(readonly=True)
+    state = fields.Selection([
+        ("received", "Received"), ("queued", "Queued"), ("sending", "Sending"), ("sent", "Sent"),
+        ("delivered", "Delivered"), ("read", "Read"), ("failed", "Failed"),
+    ], required=True, readonly=True, index=True)
+    error_code = fields.Char(readonly=True)
+    error_message = fields.Char(readonly=True)
+    author_id = fields.Many2one("res.users", "Sent By", readonly=True)
+    attempts = fields.Integer(readonly=True)
+    next_attempt_at = fields.Datetime(readonly=True)
+    received_at = fields.Datetime(readonly=True)
+    sent_at = fields.Datetime(readonly=True)
+    delivered_at = fields.Datetime(readonly=True)
+    read_at = fields.Datetime(readonly=True)
+    failed_at = fields.Datetime(readonly=True)
+    template_name = fields.Char(readonly=True)
+    template_language = fields.Char(readonly=True)
+    template_params = fields.Json(readonly=True)
+    media_ref = fields.Json(readonly=True)
+    media_state = fields.Selection([
+        ("none", "No Media"), ("pending", "To Download"), ("done", "Downloaded"), ("failed", "Download Failed"),
+    ], default="none", required=True, readonly=True)
+    media_error = fields.Char(readonly=True)
+    attachment_ids = fields.Many2many("ir.attachment", string="Attachments", readonly=True)
+    mail_message_id = fields.Many2one("mail.message", "Chatter Message", readonly=True, index="btree_not_null")
+    event_id = fields.Many2one(
+        "messenger.event", "Webhook Event", readonly=True, ondelete="set null",
+        groups="messenger_connector.group_messenger_manager")
+
+    _sql_constraints = [
+        ("external_id_unique", "UNIQUE(account_id, external_id)",
+         "A provider message id is stored once per account."),
+    ]
+
+    # ------------------------------------------------------------------
+    # Chatter
+    # ------------------------------------------------------------------
+
+    def _chatter_body(self):
+        self.ensure_one()
+        conversation = self.conversation_id
+        if self.content_type == "location" and self.location:
+            loc = self.location
+            text = "\n".join(filter(None, [
+                _("Location: %(lat)s, %(lon)s", lat=loc.get("latitude"), lon=loc.get("longitude")),
+                loc.get("name"), loc.get("address")]))
+        elif self.content_type == "template":
+            text = self.body
+        elif self.body:
+            text = self.body
+        else:
+            text = "[%s]" % dict(self._fields["content_type"].selection).get(self.content_type)
+        return conversation._body_html(text)
+
+    def _post_to_chatters(self):
+        """Show the message in the conversation's chatter and in its contact's chatter."""
+        for message in self:
+            conversation = message.conversation_id
+            body = message._chatter_body()
+            if message.direction == "in":
+                author = conversation.partner_id.id
+                subtype = "mail.mt_comment"
+            else:
+                author = message.author_id.partner_id.id or self.env.user.partner_id.id
+                subtype = "mail.mt_note"
+            # sudo: posting into the conversation/contact chatter is part of storing the message, which the
+            # caller was allowed to do; the message is authored by the person or the agent, not by sudo.
+            post = conversation.sudo().with_context(mail_create_nosubscribe=True).message_post(
+                body=body, author_id=author, message_type="comment", subtype_xmlid=subtype,
+                attachment_ids=message.attachment_ids.ids)
+            message.mail_message_id = post
+            if conversation.partner_id:
+                conversation.partner_id.sudo().with_context(mail_create_nosubscribe=True).message_post(
+                    body=conversation._header_markup(message.direction) + body, author_id=author,
+                    message_type="comment", subtype_xmlid="mail.mt_note",
+                    attachment_ids=message.attachment_ids.ids)
+
+    # ------------------------------------------------------------------
+    # Media
+    # ------------------------------------------------------------------
+
+    def _download_media(self):
+        """Download the message's media into an attachment of its conversation (never public).
+
+        A failure keeps the message, marks the download failed with its reason, and can be retried.
+        """
+        for message in self.filtered(lambda m: m.media_ref):
+            ref = message.media_ref
+            media = prov.Media(id=ref.get("id"), url=ref.get("url"), mime_type=ref.get("mime_type"),
+                               filename=ref.get("filename"))
+            try:
+                downloaded = message.account_id._get_provider().download_media(media)
+            except prov.ProviderError as error:
+                message.write({"media_state": "failed", "media_error": error.message})
+                continue
+            mime = downloaded.mime_type or media.mime_type or "application/octet-stream"
+            name = downloaded.filename or media.filename or "%s-%s%s" % (
+                message.content_type, message.id, self._guess_extension(mime))
+            attachment = self.env["ir.attachment"].create({
+                "name": name,
+                "raw": downloaded.content,
+                "mimetype": mime,
+                "res_model": "messenger.conversation",
+                "res_id": message.conversation_id.id,
+                "public": False,
+            })
+            message.write({"attachment_ids": [(4, attachment.id)], "media_state": "done", "media_error": False})
+
+    @staticmethod
+    def _guess_extension(mime):
+        import mimetypes
+        return mimetypes.guess_extension(mime.split(";")[0].strip()) or ""
+
+    def action_retry_media(self):
+        for message in self.filtered(lambda m: m.media_state == "failed"):
+            message._download_media()
+            if message.media_state == "done":
+                message.conversation_id.sudo().message_post(
+                    body=_("Media of an earlier message downloaded."), attachment_ids=message.attachment_ids.ids,
+                    message_type="comment", subtype_xmlid="mail.mt_note")
+        return True
+
+    # ------------------------------------------------------------------
+    # Sending
+    # ------------------------------------------------------------------
+
+    def _trigger_sender(self, at=None):
+        self.env.ref("messenger_connector.ir_cron_send_messages").sudo()._trigger(at)
+
+    @api.model
+    def _cron_send(self):
+        """Send queued messages that are due; reconcile interrupted sends first."""
+        self._reconcile_interrupted()
+        now = fields.Datetime.now()
+        messages = self.search([
+            ("direction", "=", "out"), ("state", "=", "queued"),
+            "|", ("next_attempt_at", "=", False), ("next_attempt_at", "<=", now),
+        ], order="id", limit=SEND_BATCH)
+        for message in messages:
+            message.with_user(message.author_id or self.env.user)._send_one()
+        remaining = self.search_count([
+            ("direction", "=", "out"), ("state", "=", "queued"),
+            "|", ("next_attempt_at", "=", False), ("next_attempt_at", "<=", fields.Datetime.now())])
+        self.env["ir.cron"]._notify_progress(done=len(messages), remaining=remaining)
+
+    @api.model
+    def _reconcile_interrupted(self):
+        """A message still "sending" after a crash may have reached the person: never resend it blindly.
+
+        The platforms offer no look-up by our own id, so such a message is marked failed with a reason that
+        asks a person to check the conversation before using Retry.
+        """
+        stale = self.search([
+            ("state", "=", "sending"), ("write_date", "<", fields.Datetime.now() - SENDING_STALE_AFTER)])
+        stale.write({
+            "state": "failed", "failed_at": fields.Datetime.now(), "error_code": "interrupted",
+            "error_message": _("Sending was interrupted: the message may or may not have been delivered. "
+                               "Check with the person before retrying."),
+        })
+        return stale
+
+    def _send_one(self):
+        """Send one queued message: record the intent, call the platform, record the result."""
+        self.ensure_one()
+        self.write({"state": "sending", "attempts": self.attempts + 1})
+        if _auto_commit():
+            self.env.cr.commit()  # the intent is durable before the platform sees the message
+        conversation = self.conversation_id
+        try:
+            provider = self.account_id._get_provider()
+            if self.content_type == "template":
+                result = provider.send_template(
+                    conversation.external_user_id, self.template_name, self.template_language,
+                    self.template_params or None)
+            elif self.attachment_ids:
+                attachment = self.attachment_ids[0]
+                result = provider.send_document(
+                    conversation.external_user_id, attachment.raw, attachment.name, attachment.mimetype,
+                    caption=self.body or None)
+            else:
+                result = provider.send_text(conversation.external_user_id, self.body)
+        except prov.ProviderError as error:
+            self._handle_send_error(error)
+        else:
+            self.write({
+                "state": "sent", "external_id": result.external_id, "sent_at": fields.Datetime.now(),
+                "error_code": False, "error_message": False, "next_attempt_at": False,
+            })
+        if _auto_commit():
+            self.env.cr.commit()
+
+    def _handle_send_error(self, error):
+        """Apply the one retry policy of every channel to a classified platform error."""
+        vals = {"error_code": error.code, "error_message": error.message}
+        account = self.account_id
+        if error.retryable and self.attempts < max(account.max_attempts, 1):
+            delay = min(MAX_RETRY_DELAY, max(account.retry_delay, 1) * 2 ** (self.attempts - 1))
+            delay = max(delay, error.retry_after or 0)
+            at = fields.Datetime.now() + datetime.timedelta(seconds=delay)
+            vals.update(state="queued", next_attempt_at=at)
+            self.write(vals)
+            self._trigger_sender(at)
+            return
+        vals.update(state="failed", failed_at=fields.Datetime.now(), next_attempt_at=False)
+        self.write(vals)
+        self._apply_failure_to_conversation(error.kind, error.blocked)
+
+    def _apply_failure_to_conversation(self, kind, blocked=False):
+        conversation = self.conversation_id.sudo()
+        if kind == prov.WINDOW_CLOSED:
+            conversation.window_expires_at = fields.Datetime.now()
+        if blocked and conversation.provider == "telegram":
+            conversation.blocked = True
+        conversation.message_post(
+            body=_("Message not delivered: %(reason)s", reason=self.error_message or self.error_code),
+            message_type="notification", subtype_xmlid="mail.mt_note")
+
+    def action_retry(self):
+        """Queue failed outbound messages again (a person decided to)."""
+        for message in self:
+            if message.direction != "out" or message.state != "failed":
+                raise UserError(_("Only failed outgoing messages can be retried."))
+            if message.content_type != "template":
+                message.conversation_id._check_can_send()
+        self.write({"state": "queued", "attempts": 0, "next_attempt_at": False,
+                    "error_code": False, "error_message": False})
+        self._trigger_sender()
+        return True
+
+    # ------------------------------------------------------------------
+    # Delivery statuses
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _apply_status(self, account, event):
+        """Move an outbound message forward (sent < delivered < read); never back. Return the message."""
+        message = self.search([("account_id", "=", account.id), ("external_id", "=", event.external_id),
+                               ("direction", "=", "out")], limit=1)
+        if not message:
+            return message
+        when = event.timestamp and event.timestamp.astimezone(datetime.timezone.utc).replace(tzinfo=None) \
+            or fields.Datetime.now()
+        status = event.status
+        if status == "failed":
+            if message.state in ("delivered", "read", "failed"):
+                return message
+            message.write({"state": "failed", "failed_at": when, "error_code": event.error_code,
+                           "error_message": event.error_message or _("The platform reported a failure.")})
+            message._apply_failure_to_conversation(
+                prov.WINDOW_CLOSED if event.error_code == "131047" else prov.PERMANENT)
+            return message
+        if status not in STATE_RANK:
+            return message
+        vals = {f"{status}_at": when} if status in ("sent", "delivered", "read") and not message[f"{status}_at"] else {}
+        if status == "read" and not message.delivered_at:
+            vals["delivered_at"] = when  # read implies delivered, even when that status never comes
+        if message.state != "failed" and STATE_RANK[status] > STATE_RANK.get(message.state, -1):
+            vals["state"] = status
+        if vals:
+            message.write(vals)
+        return message

@@ -1,0 +1,35 @@
+"""Provider layer: one module per messaging platform, pure Python (nothing here imports odoo).
+
+``get_provider(name, config)`` gives the :class:`Provider` of a configured account.
+"""
+from .base import (
+    AUDIO, BLOCK, BUTTON, CALLBACK, DOCUMENT, IMAGE, LOCATION, MESSAGE, OPT_IN, OPT_OUT, OTHER, PERMANENT,
+    RETRYABLE, STATUS, STICKER, TEXT, UNBLOCK, UNKNOWN, VIDEO, WINDOW_CLOSED, AuthError, DownloadedMedia,
+    Event, Location, MalformedError, Media, Provider, ProviderError, SendResult, WebhookError,
+)
+from .telegram import TelegramProvider
+from .whatsapp import WhatsAppProvider
+
+PROVIDERS = {
+    WhatsAppProvider.name: WhatsAppProvider,
+    TelegramProvider.name: TelegramProvider,
+}
+
+
+def get_provider(name, config):
+    """The Provider of platform ``name`` configured with ``config``; ValueError for an unknown name."""
+    try:
+        provider_class = PROVIDERS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"Unknown messenger provider: {name!r}") from None
+    return provider_class(config)
+
+
+__all__ = [
+    "PROVIDERS", "get_provider", "TelegramProvider", "WhatsAppProvider",
+    # base
+    "WebhookError", "AuthError", "MalformedError", "ProviderError", "RETRYABLE", "WINDOW_CLOSED", "PERMANENT",
+    "MESSAGE", "STATUS", "OPT_OUT", "OPT_IN", "BLOCK", "UNBLOCK", "UNKNOWN",
+    "TEXT", "IMAGE", "DOCUMENT", "AUDIO", "VIDEO", "STICKER", "LOCATION", "BUTTON", "CALLBACK", "OTHER",
+    "Media", "Location", "Event", "SendResult", "DownloadedMedia", "Provider",
+]

@@ -1,0 +1,207 @@
+"""Provider-neutral types of the provider layer.
+
+Pure Python: nothing here (or anywhere under ``providers/``) imports odoo. The Odoo models talk to a
+platform only through :class:`Provider` and the normalized :class:`Event` it produces, and ask it
+questions ("how long is the window?", "is this error retryable?") instead of branching on names.
+"""
+import dataclasses
+import datetime
+import typing
+
+# --- errors -----------------------------------------------------------------------------------------
+
+
+class WebhookError(Exception):
+    """A webhook request that must be refused; ``http_status`` is the answer to give."""
+
+    http_status = 400
+
+
+class AuthError(WebhookError):
+    """Missing or wrong signature / secret / verify token (answer 403)."""
+
+    http_status = 403
+
+
+class MalformedError(WebhookError):
+    """A body that is not what the platform sends (answer 400)."""
+
+    http_status = 400
+
+
+# Error classes of an outbound call (ProviderError.kind)
+RETRYABLE = "retryable"      # rate limits, 5xx, network: try again later (honour retry_after)
+WINDOW_CLOSED = "window"     # outside the platform's reply window: only a template may go
+PERMANENT = "permanent"      # anything else: a person must look at it
+
+
+class ProviderError(Exception):
+    """An outbound call that failed, classified.
+
+    ``kind`` is one of RETRYABLE, WINDOW_CLOSED, PERMANENT; ``code`` the platform's error code as a
+    string (e.g. "131047", "429", "network"); ``retry_after`` seconds to wait (RETRYABLE only, may be
+    None); ``blocked`` True when the recipient blocked us / opted out / is unreachable for good.
+    The message never contains a credential.
+    """
+
+    def __init__(self, kind, message, code=None, retry_after=None, http_status=None, blocked=False):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.code = None if code is None else str(code)
+        self.retry_after = retry_after
+        self.http_status = http_status
+        self.blocked = blocked
+
+    @property
+    def retryable(self):
+        return self.kind == RETRYABLE
+
+    def __repr__(self):
+        return f"ProviderError({self.kind!r}, {self.message!r}, code={self.code!r}, retry_after={self.retry_after!r})"
+
+
+# --- normalized inbound events ----------------------------------------------------------------------
+
+# Event.kind
+MESSAGE = "message"          # a person wrote (any content type, incl. button/list replies, callbacks)
+STATUS = "status"            # delivery state of one of our outbound messages
+OPT_OUT = "opt_out"          # WhatsApp marketing "stop", later WeChat unsubscribe
+OPT_IN = "opt_in"            # WhatsApp marketing "resume"
+BLOCK = "block"              # Telegram: user blocked the bot (my_chat_member kicked)
+UNBLOCK = "unblock"          # Telegram: user unblocked the bot (my_chat_member member)
+UNKNOWN = "unknown"          # anything else: kept (raw) so nothing is dropped
+
+# Event.content_type for MESSAGE events
+TEXT, IMAGE, DOCUMENT, AUDIO, VIDEO, STICKER, LOCATION, BUTTON, CALLBACK, OTHER = (
+    "text", "image", "document", "audio", "video", "sticker", "location", "button", "callback", "other")
+
+
+@dataclasses.dataclass
+class Media:
+    """A media item to be downloaded later (WhatsApp media id, Telegram file_id, or a direct URL)."""
+
+    id: str = None
+    url: str = None
+    mime_type: str = None
+    filename: str = None
+    sha256: str = None
+    file_size: int = None
+
+
+@dataclasses.dataclass
+class Location:
+    latitude: float
+    longitude: float
+    name: str = None
+    address: str = None
+    url: str = None
+
+
+@dataclasses.dataclass
+class Event:
+    """One normalized inbound event. One webhook POST may carry many."""
+
+    kind: str
+    external_user_id: str = None        # wa_id, Telegram chat id, PSID, OpenID (as str)
+    external_id: str = None             # message id (wamid, "<chat_id>:<message_id>"), or status target id
+    dedup_key: str = None               # unique key of this event within the account
+    timestamp: datetime.datetime = None  # aware UTC
+    profile_name: str = None            # display name the platform gives for the person
+    username: str = None                # Telegram @username
+    phone: str = None                   # E.164 with '+' where the platform gives a phone (WhatsApp)
+    content_type: str = None            # TEXT ... OTHER for MESSAGE events
+    text: str = None                    # text body, caption, button/list title, callback data
+    payload: str = None                 # button / list / callback / /start payload
+    media: Media = None
+    location: Location = None
+    reply_to: str = None                # external id of the message replied to
+    status: str = None                  # STATUS: sent | delivered | read | failed
+    error_code: str = None              # STATUS failed: platform code as str
+    error_message: str = None
+    callback_query_id: str = None       # Telegram callback query to answer
+    raw: dict = None                    # the platform's own object for this event (always set)
+
+
+@dataclasses.dataclass
+class SendResult:
+    external_id: str                    # provider message id of what we sent
+    raw: dict = None
+
+
+@dataclasses.dataclass
+class DownloadedMedia:
+    content: bytes
+    mime_type: str = None
+    filename: str = None
+
+
+# --- the provider interface -------------------------------------------------------------------------
+
+
+class Provider:
+    """One configured account of a platform.
+
+    ``config`` keys (all optional except what the platform needs): ``base_url`` (API root; the real one
+    by default), ``timeout`` (seconds, every HTTP call has one), and the platform's credentials:
+    WhatsApp ``phone_number_id``, ``access_token``, ``app_secret``, ``verify_token``, ``api_version``;
+    Telegram ``bot_token``, ``secret_token``.
+    """
+
+    name: str = None
+    default_base_url: str = None
+    #: hours of the customer-service window opened by an inbound message; None: no window
+    window_hours: typing.Optional[int] = None
+    #: maximum size of a webhook body we accept (bytes)
+    max_body_size = 1024 * 1024
+    #: whether the platform sends delivery/read receipts
+    has_receipts = False
+    #: whether the platform supports template messages outside the window
+    has_templates = False
+
+    def __init__(self, config):
+        self.config = dict(config or {})
+        self.base_url = (self.config.get("base_url") or self.default_base_url).rstrip("/")
+        self.timeout = self.config.get("timeout") or 20
+
+    # webhook side (no network)
+    def handshake(self, params):
+        """Answer a GET verification: return the body to send back, or raise AuthError."""
+        raise AuthError("This platform has no GET handshake")
+
+    def authenticate(self, headers, body, params=None):
+        """Check the request over the raw bytes; raise AuthError. ``headers`` is case-insensitive."""
+        raise NotImplementedError
+
+    def parse(self, body):
+        """Parse raw bytes into a list of Event; raise MalformedError for a body that is not the platform's."""
+        raise NotImplementedError
+
+    def delivery_key(self, body):
+        """Key of one webhook delivery, for storing it once (Telegram update_id, else sha256 of the body)."""
+        raise NotImplementedError
+
+    # outbound (network; raise ProviderError)
+    def send_text(self, to, text, reply_to=None):
+        raise NotImplementedError
+
+    def send_document(self, to, content, filename, mime_type, caption=None):
+        raise NotImplementedError
+
+    def send_template(self, to, name, language, params=None):
+        raise ProviderError(PERMANENT, "This platform has no template messages", code="unsupported")
+
+    def download_media(self, media):
+        """Return DownloadedMedia for an Event.media; raise ProviderError."""
+        raise NotImplementedError
+
+    def test_connection(self):
+        """Return a short human description of the account as the platform sees it; raise ProviderError."""
+        raise NotImplementedError
+
+    def register_webhook(self, url, secret=None):
+        raise ProviderError(PERMANENT, "Register the webhook in the platform's dashboard", code="unsupported")
+
+    def answer_callback(self, callback_query_id, text=None):
+        """Acknowledge a button press where the platform needs it (Telegram)."""
+        return None

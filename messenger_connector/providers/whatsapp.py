@@ -1,0 +1,334 @@
+"""WhatsApp Business Cloud API (Meta Graph): webhook authentication and parsing, outbound calls."""
+import hashlib
+import hmac
+import re
+
+from . import _http
+from ._inbound import (
+    as_bytes, get_dict, get_dicts, get_int, get_number, get_str, header_value, load_object, secret_equals,
+    stable_key, to_utc,
+)
+from .base import (
+    AUDIO, BUTTON, DOCUMENT, IMAGE, LOCATION, MESSAGE, OPT_IN, OPT_OUT, OTHER, PERMANENT, RETRYABLE, STATUS,
+    STICKER, TEXT, UNKNOWN, VIDEO, WINDOW_CLOSED, AuthError, DownloadedMedia, Event, Location, MalformedError,
+    Media, ProviderError, SendResult,
+)
+
+SIGNATURE_RE = re.compile(r"sha256=([0-9a-fA-F]{64})")
+
+MAX_TEXT = 4096
+MAX_CAPTION = 1024
+MAX_DOCUMENT = 100 * _http.MEGABYTE
+
+#: message type -> content type of the media kinds, and those that carry a caption
+MEDIA_TYPES = {"image": IMAGE, "document": DOCUMENT, "audio": AUDIO, "video": VIDEO, "sticker": STICKER}
+CAPTIONED = {"image", "document", "video"}
+KNOWN_TYPES = {"text", "location", "interactive", "button", *MEDIA_TYPES}
+
+#: error codes (see PROVIDERS.md): throttling and transient failures, recipient gone for good
+RETRYABLE_CODES = frozenset({1, 2, 4, 80007, 130429, 131000, 131056, 133016})
+BLOCKED_CODES = frozenset({131026, 131050})
+WINDOW_CODE = 131047
+TOKEN_CODE = 190
+
+PREFERENCE_KINDS = {"stop": OPT_OUT, "resume": OPT_IN}
+
+
+class WhatsAppProvider(_http.HttpProvider):
+    """One WhatsApp Business phone number.
+
+    Config: ``phone_number_id``, ``access_token``, ``app_secret`` (webhook signatures),
+    ``verify_token`` (GET handshake), ``api_version`` (default "v21.0").
+    """
+
+    name = "whatsapp"
+    default_base_url = "https://graph.facebook.com"
+    window_hours = 24
+    has_receipts = True
+    has_templates = True
+    secret_keys = ("access_token", "app_secret", "verify_token")
+    max_media_bytes = 100 * _http.MEGABYTE
+
+    def __init__(self, config):
+        super().__init__(config)
+        version = self.config.get("api_version") or "v21.0"
+        self.api_version = version if version.startswith("v") else f"v{version}"
+        self.phone_number_id = self.config.get("phone_number_id")
+
+    # --- webhook side -------------------------------------------------------------------------------
+
+    def handshake(self, params):
+        params = params or {}
+        if params.get("hub.mode") != "subscribe" or not secret_equals(
+                params.get("hub.verify_token"), self.config.get("verify_token")):
+            raise AuthError("verify token mismatch")
+        challenge = params.get("hub.challenge")
+        if not isinstance(challenge, str):
+            raise AuthError("no hub.challenge")
+        return challenge
+
+    def authenticate(self, headers, body, params=None):
+        secret = self.config.get("app_secret")
+        if not secret:
+            raise AuthError("no app secret configured: every POST is refused")
+        signature = header_value(headers, "X-Hub-Signature-256")
+        match = SIGNATURE_RE.fullmatch(signature) if isinstance(signature, str) else None
+        if not match:
+            raise AuthError("missing or malformed X-Hub-Signature-256")
+        expected = hmac.new(secret.encode(), as_bytes(body), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, match.group(1).lower()):
+            raise AuthError("signature mismatch")
+
+    def delivery_key(self, body):
+        return "sha256:" + hashlib.sha256(as_bytes(body)).hexdigest()
+
+    def parse(self, body):
+        envelope = load_object(body)
+        if envelope.get("object") != "whatsapp_business_account":
+            raise MalformedError("not a WhatsApp Business Account webhook")
+        return [
+            event
+            for entry in get_dicts(envelope, "entry", required=True)
+            for change in get_dicts(entry, "changes")
+            for event in _change_events(change)
+        ]
+
+    # --- outbound -----------------------------------------------------------------------------------
+
+    def send_text(self, to, text, reply_to=None):
+        _http.check_length(text, MAX_TEXT, "the text")
+        return self._send(to, "text", {"preview_url": False, "body": text}, reply_to=reply_to)
+
+    def send_document(self, to, content, filename, mime_type, caption=None):
+        _http.check_length(caption, MAX_CAPTION, "the caption")
+        _http.check_size(content, MAX_DOCUMENT, "the document")
+        upload = self.http.json(
+            "POST", self._url(self.phone_number_id, "media"), headers=self._auth(),
+            data={"messaging_product": "whatsapp", "type": mime_type},
+            files={"file": (filename, content, mime_type)},
+        )
+        media_id = upload.get("id")
+        if not isinstance(media_id, str) or not media_id:
+            raise ProviderError(PERMANENT, "the media upload answered without an id", code="bad_response")
+        document = {"id": media_id, "filename": filename}
+        if caption:
+            document["caption"] = caption
+        return self._send(to, "document", document)
+
+    def send_template(self, to, name, language, params=None):
+        template = {"name": name, "language": {"code": language}}
+        components = _template_components(params)
+        if components:
+            template["components"] = components
+        return self._send(to, "template", template)
+
+    def download_media(self, media):
+        if not media or not media.id:
+            raise ProviderError(PERMANENT, "no WhatsApp media id to download", code="no_media")
+        info = self.http.json("GET", self._url(media.id), headers=self._auth())
+        url, size = info.get("url"), info.get("file_size")
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+            raise ProviderError(PERMANENT, "the media answer has no download URL", code="bad_response")
+        if isinstance(size, int) and size > self.max_media_bytes:
+            raise _http.too_large(self.max_media_bytes)
+        content, content_type = self.http.download(url, self.max_media_bytes, headers=self._auth())
+        mime_type = info.get("mime_type") or media.mime_type or content_type
+        return DownloadedMedia(content, mime_type=mime_type, filename=media.filename)
+
+    def test_connection(self):
+        info = self.http.json("GET", self._url(self.phone_number_id), headers=self._auth(),
+                              params={"fields": "display_phone_number,verified_name"})
+        name, number = info.get("verified_name"), info.get("display_phone_number")
+        return " ".join(filter(None, [name, number and f"({number})"])) or f"phone number {self.phone_number_id}"
+
+    # --- helpers ------------------------------------------------------------------------------------
+
+    def _url(self, *parts):
+        return "/".join([self.base_url, self.api_version, *parts])
+
+    def _auth(self):
+        return {"Authorization": f"Bearer {self.config.get('access_token') or ''}"}
+
+    def _send(self, to, msg_type, content, reply_to=None):
+        payload = {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": str(to).strip().lstrip("+"),
+            "type": msg_type,
+            msg_type: content,
+        }
+        if reply_to:
+            payload["context"] = {"message_id": reply_to}
+        answer = self.http.json("POST", self._url(self.phone_number_id, "messages"),
+                                headers=self._auth(), json=payload)
+        messages = answer.get("messages")
+        message_id = messages[0].get("id") if isinstance(messages, list) and messages and isinstance(
+            messages[0], dict) else None
+        if not isinstance(message_id, str) or not message_id:
+            raise ProviderError(PERMANENT, "the send answered without a message id", code="bad_response")
+        return SendResult(message_id, raw=answer)
+
+    def _classify(self, response):
+        status = response.status_code
+        error = get_error(response)
+        code = error.get("code")
+        code = code if isinstance(code, int) and not isinstance(code, bool) else None
+        retryable = code in RETRYABLE_CODES or status == 429 or status >= 500
+        common = {"code": status if code is None else code, "http_status": status}
+        if code == TOKEN_CODE:
+            return ProviderError(PERMANENT, "WhatsApp access token is invalid or expired (error 190)", **common)
+        if code == WINDOW_CODE:
+            return ProviderError(WINDOW_CLOSED, _error_text(error, status), **common)
+        if retryable:
+            return ProviderError(RETRYABLE, _error_text(error, status), retry_after=_http.retry_after(response),
+                                 **common)
+        return ProviderError(PERMANENT, _error_text(error, status), blocked=code in BLOCKED_CODES, **common)
+
+
+def get_error(response):
+    """The ``error`` object of a Graph error answer, {} when there is none."""
+    error = _http.error_body(response).get("error")
+    return error if isinstance(error, dict) else {}
+
+
+def _error_text(error, status):
+    message, data = error.get("message"), error.get("error_data")
+    details = data.get("details") if isinstance(data, dict) else None
+    if not isinstance(message, str) or not message:
+        return f"WhatsApp API answered HTTP {status}"
+    text = f"WhatsApp error {error.get('code')}: {message}"
+    return f"{text} ({details})" if isinstance(details, str) and details else text
+
+
+def _template_components(params):
+    """``params``: None, a list of body texts, or a list of component dicts used as-is."""
+    if not params:
+        return None
+    if all(isinstance(param, dict) for param in params):
+        return list(params)
+    if any(isinstance(param, dict) for param in params):
+        raise ProviderError(PERMANENT, "template params mix components and texts", code="invalid_params")
+    return [{"type": "body", "parameters": [{"type": "text", "text": str(param)} for param in params]}]
+
+
+# --- webhook parsing --------------------------------------------------------------------------------
+
+
+def _change_events(change):
+    field = get_str(change, "field")
+    if field == "messages":
+        value = get_dict(change, "value", required=True)
+        contacts = _contact_names(value)
+        events = [_message_event(message, contacts) for message in get_dicts(value, "messages")]
+        events += [_status_event(status) for status in get_dicts(value, "statuses")]
+        events += [_unknown_event(error) for error in get_dicts(value, "errors")]
+        if not any(key in value for key in ("messages", "statuses", "errors")):
+            events.append(_unknown_event(change))
+        return events
+    if field == "user_preferences":
+        value = get_dict(change, "value", required=True)
+        return [_preference_event(item) for item in get_dicts(value, "user_preferences")]
+    return [_unknown_event(change)]
+
+
+def _contact_names(value):
+    """wa_id -> profile name of the ``contacts`` of one change; key None holds the first name."""
+    names = {}
+    for contact in get_dicts(value, "contacts"):
+        name = get_str(get_dict(contact, "profile"), "name")
+        names.setdefault(None, name)
+        wa_id = get_str(contact, "wa_id")
+        if wa_id:
+            names[wa_id] = name
+    return names
+
+
+def _phone(wa_id):
+    return f"+{wa_id}" if wa_id and wa_id.isascii() and wa_id.isdigit() else None
+
+
+def _message_event(message, contacts):
+    wa_id = get_str(message, "from", required=True)
+    wamid = get_str(message, "id", required=True)
+    return Event(
+        kind=MESSAGE,
+        external_user_id=wa_id,
+        phone=_phone(wa_id),
+        profile_name=contacts.get(wa_id, contacts.get(None)),
+        external_id=wamid,
+        dedup_key=f"msg:{wamid}",
+        timestamp=to_utc(message.get("timestamp")),
+        reply_to=get_str(get_dict(message, "context"), "id"),
+        raw=message,
+        **_message_content(message),
+    )
+
+
+def _message_content(message):
+    """Event fields describing what a message carries."""
+    msg_type = get_str(message, "type")
+    part = get_dict(message, msg_type) if msg_type in KNOWN_TYPES else {}
+    if msg_type == "text":
+        return {"content_type": TEXT, "text": get_str(part, "body")}
+    if msg_type in MEDIA_TYPES:
+        media = Media(id=get_str(part, "id"), mime_type=get_str(part, "mime_type"),
+                      filename=get_str(part, "filename"), sha256=get_str(part, "sha256"))
+        caption = get_str(part, "caption") if msg_type in CAPTIONED else None
+        return {"content_type": MEDIA_TYPES[msg_type], "media": media, "text": caption}
+    if msg_type == "location":
+        location = Location(
+            latitude=get_number(part, "latitude", required=True),
+            longitude=get_number(part, "longitude", required=True),
+            name=get_str(part, "name"), address=get_str(part, "address"), url=get_str(part, "url"),
+        )
+        text = ", ".join(filter(None, [location.name, location.address]))
+        return {"content_type": LOCATION, "location": location,
+                "text": text or f"{location.latitude}, {location.longitude}"}
+    if msg_type == "interactive":
+        reply_type = get_str(part, "type")
+        if reply_type in ("button_reply", "list_reply"):
+            reply = get_dict(part, reply_type)
+            return {"content_type": BUTTON, "payload": get_str(reply, "id"), "text": get_str(reply, "title")}
+    if msg_type == "button":
+        return {"content_type": BUTTON, "payload": get_str(part, "payload"), "text": get_str(part, "text")}
+    return {"content_type": OTHER}
+
+
+def _status_event(status):
+    status_id = get_str(status, "id", required=True)
+    state = get_str(status, "status", required=True)
+    errors = get_dicts(status, "errors")
+    error = errors[0] if errors else {}
+    code = get_int(error, "code")
+    title = get_str(error, "title") or get_str(error, "message")
+    details = get_str(get_dict(error, "error_data"), "details")
+    return Event(
+        kind=STATUS,
+        external_id=status_id,
+        external_user_id=get_str(status, "recipient_id"),
+        status=state,
+        dedup_key=f"status:{status_id}:{state}",
+        timestamp=to_utc(status.get("timestamp")),
+        error_code=None if code is None else str(code),
+        error_message=": ".join(filter(None, [title, details])) or None,
+        raw=status,
+    )
+
+
+def _preference_event(item):
+    wa_id = get_str(item, "wa_id", required=True)
+    category, value = get_str(item, "category"), get_str(item, "value")
+    timestamp = item.get("timestamp")
+    kind = PREFERENCE_KINDS.get(value) if category == "marketing_messages" else None
+    return Event(
+        kind=kind or UNKNOWN,
+        external_user_id=wa_id,
+        phone=_phone(wa_id),
+        dedup_key=f"pref:{wa_id}:{category}:{value}:{timestamp}",
+        timestamp=to_utc(timestamp),
+        raw=item,
+    )
+
+
+def _unknown_event(raw):
+    return Event(kind=UNKNOWN, dedup_key=stable_key("unknown:", raw), raw=raw)

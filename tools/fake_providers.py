@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""Run the fake WhatsApp Cloud API and Telegram Bot API servers until killed (demo database, manual tests).
+
+    python3 tools/fake_providers.py --whatsapp-port 8611 --telegram-port 8612
+
+The demo accounts point at http://127.0.0.1:8611 (phone_number_id 100000000000001, token demo-wa-token)
+and http://127.0.0.1:8612 (bot token 100000:demo-telegram-token). Drive the fakes from another process
+with their admin endpoints, e.g. ``curl http://127.0.0.1:8611/_fake/sent``.
+"""
+import argparse
+import pathlib
+import signal
+import sys
+import threading
+import types
+
+# Import the providers package without messenger_connector/__init__.py, which imports odoo.
+ADDON = pathlib.Path(__file__).resolve().parents[1] / "messenger_connector"
+if "messenger_connector" not in sys.modules:
+    pkg = types.ModuleType("messenger_connector")
+    pkg.__path__ = [str(ADDON)]
+    sys.modules["messenger_connector"] = pkg
+
+from messenger_connector.providers import fakes  # noqa: E402
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--whatsapp-port", type=int, default=8611)
+    parser.add_argument("--telegram-port", type=int, default=8612)
+    parser.add_argument("--phone-number-id", default=fakes.DEMO_WA_PHONE_NUMBER_ID)
+    parser.add_argument("--access-token", default=fakes.DEMO_WA_TOKEN)
+    parser.add_argument("--api-version", default="v21.0")
+    parser.add_argument("--bot-token", default=fakes.DEMO_TG_TOKEN)
+    parser.add_argument("--rate-cap", type=int, default=None, help="WhatsApp sends per second before 130429")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
+    args = parser.parse_args(argv)
+
+    servers = [
+        fakes.FakeWhatsApp(phone_number_id=args.phone_number_id, access_token=args.access_token,
+                           api_version=args.api_version, port=args.whatsapp_port, host=args.host,
+                           rate_cap=args.rate_cap),
+        fakes.FakeTelegram(bot_token=args.bot_token, port=args.telegram_port, host=args.host),
+    ]
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_args: stopping.set())
+    try:
+        for server in servers:
+            server.verbose = args.verbose
+            server.start()
+            print(f"{type(server).__name__} listening on {server.url}", flush=True)
+        stopping.wait()
+    finally:
+        for server in servers:
+            server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
