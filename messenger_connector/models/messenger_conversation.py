@@ -37,7 +37,7 @@ class MessengerConversation(models.Model):
         help="The one agent who answers this conversation.")
     state = fields.Selection(
         [("waiting", "Waiting for Reply"), ("answered", "Answered"), ("closed", "Closed")],
-        default="waiting", required=True, tracking=True, index=True)
+        default="waiting", required=True, tracking=True, index=True, group_expand="_expand_states")
     # Public name (shared/CONTRACT.md): the platform messages. This replaces mail.thread's message_ids
     # (chatter messages) on this model; the two searches of mail.thread that used it are adapted below.
     message_ids = fields.One2many("messenger.message", "conversation_id", string="Messages", domain=[])
@@ -56,6 +56,7 @@ class MessengerConversation(models.Model):
         "Marketing Opt-out", readonly=True, tracking=True,
         help="The person asked the platform to stop marketing messages.")
     composer_text = fields.Text("Reply")
+    last_message_preview = fields.Char("Last Message Text", readonly=True)
     message_count_messenger = fields.Integer("Message Count", compute="_compute_message_count_messenger")
     failed_count = fields.Integer("Failed Messages", compute="_compute_message_count_messenger")
 
@@ -71,6 +72,10 @@ class MessengerConversation(models.Model):
                 conversation.partner_id.name or conversation.profile_name
                 or (conversation.username and f"@{conversation.username}")
                 or conversation.phone or conversation.external_user_id)
+
+    @api.model
+    def _expand_states(self, states, domain):
+        return [key for key, _label in self._fields["state"].selection]
 
     @api.depends("window_expires_at", "provider")
     def _compute_window_open(self):

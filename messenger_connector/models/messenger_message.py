@@ -94,13 +94,18 @@ class MessengerMessage(models.Model):
         elif self.body:
             text = self.body
         else:
-            text = "[%s]" % dict(self._fields["content_type"].selection).get(self.content_type)
+            text = self._content_label()
         return conversation._body_html(text)
+
+    def _content_label(self):
+        self.ensure_one()
+        return "[%s]" % dict(self._fields["content_type"]._description_selection(self.env)).get(self.content_type)
 
     def _post_to_chatters(self):
         """Show the message in the conversation's chatter and in its contact's chatter."""
         for message in self:
             conversation = message.conversation_id
+            conversation.sudo().last_message_preview = (message.body or "")[:120] or message._content_label()
             body = message._chatter_body()
             if message.direction == "in":
                 author = conversation.partner_id.id

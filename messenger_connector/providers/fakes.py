@@ -14,7 +14,7 @@ Common to both fakes:
   before answering any API call), ``reset()`` (back to the state after construction);
 - admin JSON endpoints for another process: ``GET /_fake/sent``, ``GET /_fake/requests``,
   ``POST /_fake/reset`` and ``POST /_fake/<action>`` with the action's keyword arguments as a JSON
-  object, e.g. ``POST /_fake/fail_next {"n": 1, "http_status": 500}``, ``/_fake/close_window
+  object, e.g. ``POST /_fake/fail_next {"n": 1, "http_status": 500, "body_dict": {...}}``, ``/_fake/close_window
   {"wa_id": "..."}`` (WhatsApp), ``/_fake/block {"chat_id": 42}`` (Telegram).
 """
 import collections
@@ -28,6 +28,7 @@ import re
 import sys
 import threading
 import time
+import traceback
 import urllib.parse
 import uuid
 
@@ -143,6 +144,14 @@ def _reply(status, body, headers=None, content_type=None):
     return status, {"Content-Type": content_type or default_type, **(headers or {})}, bytes(body)
 
 
+class _Refusal(Exception):
+    """Raised by a route to answer with ``reply`` (an error of the platform) at once."""
+
+    def __init__(self, reply):
+        super().__init__(reply[0])
+        self.reply = reply
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     server_version = "FakeMessenger/1.0"
 
@@ -255,7 +264,13 @@ class FakeServer:
             delay = self.delay
         if delay:
             time.sleep(delay)
-        return self.route(request)
+        try:
+            return self.route(request)
+        except _Refusal as refusal:
+            return refusal.reply
+        except Exception:  # a bug of the fake: show it, answer 500 rather than drop the connection
+            traceback.print_exc()
+            return _reply(500, traceback.format_exc())
 
     def route(self, request):
         raise NotImplementedError
@@ -550,8 +565,9 @@ class FakeTelegram(FakeServer):
     def __init__(self, bot_token=DEMO_TG_TOKEN, port=0, host="127.0.0.1", bot_username="demo_bot",
                  bot_name="Demo Bot"):
         self.bot_token = bot_token
-        self.bot_user = {"id": int(bot_token.partition(":")[0]) if bot_token.partition(":")[0].isdigit() else 1,
-                         "is_bot": True, "first_name": bot_name, "username": bot_username}
+        bot_id = bot_token.partition(":")[0]
+        self.bot_user = {"id": int(bot_id) if bot_id.isdigit() else 1, "is_bot": True, "first_name": bot_name,
+                         "username": bot_username}
         super().__init__(port=port, host=host)
 
     def _clear(self):
@@ -608,11 +624,11 @@ class FakeTelegram(FakeServer):
         return hmac.compare_digest(token.encode(), self.bot_token.encode())
 
     def _message(self, chat_id, params, **content):
-        """A sent Message object, or the 4xx answer the API gives for this chat."""
+        """The Message object sent to ``chat_id``; raise _Refusal when the API would refuse it."""
         if chat_id in (None, ""):
-            return _tg_error(400, "Bad Request: chat_id is empty")
+            raise _Refusal(_tg_error(400, "Bad Request: chat_id is empty"))
         if str(chat_id) in self.blocked:
-            return _tg_error(403, "Forbidden: bot was blocked by the user")
+            raise _Refusal(_tg_error(403, "Forbidden: bot was blocked by the user"))
         chat_id = int(chat_id) if re.fullmatch(r"-?\d+", str(chat_id)) else chat_id
         message = {"message_id": self._next_id(), "from": self.bot_user, "chat": {"id": chat_id, "type": "private"},
                    "date": int(time.time()), **content}
@@ -620,7 +636,7 @@ class FakeTelegram(FakeServer):
             {"message_id": _json_param(params["reply_to_message_id"])} if "reply_to_message_id" in params else None)
         if reply is not None:
             if not isinstance(reply, dict) or not isinstance(reply.get("message_id"), int):
-                return _tg_error(400, "Bad Request: can't parse reply parameters JSON object")
+                raise _Refusal(_tg_error(400, "Bad Request: can't parse reply parameters JSON object"))
             message["reply_to_message"] = {"message_id": reply["message_id"], "chat": message["chat"]}
         return message
 
@@ -654,8 +670,6 @@ class FakeTelegram(FakeServer):
         return self._sent_answer(message, "document", caption, summary)
 
     def _sent_answer(self, message, msg_type, text, params):
-        if not isinstance(message, dict):
-            return message  # an error answer
         chat_id = message["chat"]["id"]
         self._accept(f"{chat_id}:{message['message_id']}", str(chat_id), msg_type, text, params)
         return _tg_ok(message)
@@ -744,8 +758,8 @@ def _epoch(timestamp):
 
 
 def body_bytes(payload):
-    """The bytes a platform posts for ``payload`` (JSON with escaped unicode, as Meta signs it)."""
-    return json.dumps(payload).encode()
+    """The bytes a platform posts for ``payload``: compact JSON with escaped unicode (what Meta signs)."""
+    return json.dumps(payload, separators=(",", ":")).encode()
 
 
 def wa_signature(body, app_secret):

@@ -15,6 +15,7 @@ from .base import (
 )
 
 SIGNATURE_RE = re.compile(r"sha256=([0-9a-fA-F]{64})")
+MEDIA_ID_RE = re.compile(r"[A-Za-z0-9_-]+")  # goes into a URL path: nothing that could change it
 
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
@@ -123,8 +124,8 @@ class WhatsAppProvider(_http.HttpProvider):
         return self._send(to, "template", template)
 
     def download_media(self, media):
-        if not media or not media.id:
-            raise ProviderError(PERMANENT, "no WhatsApp media id to download", code="no_media")
+        if not media or not isinstance(media.id, str) or not MEDIA_ID_RE.fullmatch(media.id):
+            raise ProviderError(PERMANENT, "no valid WhatsApp media id to download", code="no_media")
         info = self.http.json("GET", self._url(media.id), headers=self._auth())
         url, size = info.get("url"), info.get("file_size")
         if not isinstance(url, str) or not url.startswith(("https://", "http://")):
@@ -162,15 +163,15 @@ class WhatsAppProvider(_http.HttpProvider):
         answer = self.http.json("POST", self._url(self.phone_number_id, "messages"),
                                 headers=self._auth(), json=payload)
         messages = answer.get("messages")
-        message_id = messages[0].get("id") if isinstance(messages, list) and messages and isinstance(
-            messages[0], dict) else None
+        first = messages[0] if isinstance(messages, list) and messages else None
+        message_id = first.get("id") if isinstance(first, dict) else None
         if not isinstance(message_id, str) or not message_id:
             raise ProviderError(PERMANENT, "the send answered without a message id", code="bad_response")
         return SendResult(message_id, raw=answer)
 
     def _classify(self, response):
         status = response.status_code
-        error = get_error(response)
+        error = _graph_error(response)
         code = error.get("code")
         code = code if isinstance(code, int) and not isinstance(code, bool) else None
         retryable = code in RETRYABLE_CODES or status == 429 or status >= 500
@@ -185,7 +186,7 @@ class WhatsAppProvider(_http.HttpProvider):
         return ProviderError(PERMANENT, _error_text(error, status), blocked=code in BLOCKED_CODES, **common)
 
 
-def get_error(response):
+def _graph_error(response):
     """The ``error`` object of a Graph error answer, {} when there is none."""
     error = _http.error_body(response).get("error")
     return error if isinstance(error, dict) else {}

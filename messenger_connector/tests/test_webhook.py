@@ -100,12 +100,20 @@ class TestWebhook(MessengerCase, HttpCase):
         partners_before = self.env["res.partner"].search_count([])
         first = self.wa_text("4917600000002", "one", "wamid.CC1", name="Concurrent Carl")
         second = self.wa_text("4917600000002", "two", "wamid.CC2", name="Concurrent Carl")
+        url = self.path(self.wa_account)  # read in this thread: the workers only speak HTTP
+        requests_ = []
+        for payload in (first, first, second, second):
+            body = json.dumps(payload).encode()
+            requests_.append((body, {"Content-Type": "application/json",
+                                     "X-Hub-Signature-256": fakes.wa_signature(body, WA_SECRET)}))
         results = []
+        barrier = threading.Barrier(len(requests_))
 
-        def deliver(payload):
-            results.append(self.post_wa(payload).status_code)
+        def deliver(body, headers):
+            barrier.wait()
+            results.append(self.url_open(url, data=body, headers=headers).status_code)
 
-        threads = [threading.Thread(target=deliver, args=(p,)) for p in (first, first, second, second)]
+        threads = [threading.Thread(target=deliver, args=r) for r in requests_]
         for thread in threads:
             thread.start()
         for thread in threads:
