@@ -333,6 +333,8 @@ def test_batch_keeps_every_event_in_order(wa):
         (MESSAGE, "msg:m3"), (MESSAGE, "msg:m3"), (OPT_OUT, "pref:555:marketing_messages:stop:1"),
     ]
     assert [e.profile_name for e in events[:2]] == ["One", "Two"]
+    assert [e.account_ref for e in events] == ["100000000000001"] * 4 + ["100000000000002"] * 2 + [
+        "100000000000001"]
 
 
 def test_empty_entry_list(wa):

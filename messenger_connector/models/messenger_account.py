@@ -145,6 +145,23 @@ class MessengerAccount(models.Model):
             config.update(bot_token=account.tg_bot_token, secret_token=account.tg_secret_token)
         return get_provider(account.provider, config)
 
+    def _route_to(self, account_ref):
+        """The account an event of this account's webhook belongs to.
+
+        One Meta app has one webhook URL for all its numbers, so the delivery received on this account's URL
+        may concern another number of the same app: that account if it is configured here with the same app
+        secret (the signature proved the app), else nothing (the event stays on record, unapplied).
+        """
+        self.ensure_one()
+        account = self.sudo()
+        if not account_ref or self.provider != "whatsapp" or account_ref == account.wa_phone_number_id:
+            return self
+        # sudo: the credentials decide the routing; only the matching account is returned
+        sibling = self.sudo().search([
+            ("provider", "=", "whatsapp"), ("wa_phone_number_id", "=", account_ref),
+            ("wa_app_secret", "=", account.wa_app_secret), ("id", "!=", self.id)], limit=1)
+        return sibling.with_env(self.env)
+
     # ------------------------------------------------------------------
     # Actions
     # ------------------------------------------------------------------

@@ -101,7 +101,10 @@ class MessengerEvent(models.Model):
         Message = self.env["messenger.message"]
         counts = {}
         for ev in account._get_provider().parse(self.body.encode()):
-            if ev.kind == prov.MESSAGE:
+            account = self.account_id._route_to(ev.account_ref)
+            if not account:
+                ev.kind = f"{ev.kind} for another number ({ev.account_ref})"
+            elif ev.kind == prov.MESSAGE:
                 Conversation._get_or_create(account, ev)._receive(ev, self)
             elif ev.kind == prov.STATUS:
                 if not Message._apply_status(account, ev):

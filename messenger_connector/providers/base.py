@@ -121,6 +121,8 @@ class Event:
     error_message: str = None
     callback_query_id: str = None       # Telegram callback query to answer
     raw: dict = None                    # the platform's own object for this event (always set)
+    account_ref: str = None             # our side of the event as the platform names it (WhatsApp
+                                        # metadata.phone_number_id): one app's webhook may carry several numbers
 
 
 @dataclasses.dataclass

@@ -216,6 +216,15 @@ def _template_components(params):
 
 
 def _change_events(change):
+    events = _field_events(change)
+    value = change.get("value")
+    number_id = get_str(get_dict(value, "metadata"), "phone_number_id") if isinstance(value, dict) else None
+    for event in events:
+        event.account_ref = number_id
+    return events
+
+
+def _field_events(change):
     field = get_str(change, "field")
     if field == "messages":
         value = get_dict(change, "value", required=True)

@@ -57,3 +57,21 @@ class TestIdentity(MessengerCase):
         other_bot = self.tg_account.copy({"name": "TG 2", "tg_bot_token": "999:other"})
         self.receive(other_bot, fakes.tg_update(1, text="hello again", chat_id=424242, first_name="Greta"))
         self.assertEqual(self.conversation(other_bot, "424242").partner_id, conversation.partner_id)
+
+    def test_event_for_another_number_of_the_app(self):
+        """One Meta app, one webhook URL, two numbers: each message goes to its own number's account."""
+        from odoo.addons.messenger_connector.providers import fakes
+        second = self.wa_account.copy({"name": "WA second number", "wa_phone_number_id": "100000000000002",
+                                       "wa_app_secret": self.wa_account.wa_app_secret})
+        payload = fakes.wa_batch(
+            fakes.wa_text_payload("32470600001", "to first", wamid="wamid.R1", phone_number_id="100000000000001"),
+            fakes.wa_text_payload("32470600002", "to second", wamid="wamid.R2", phone_number_id="100000000000002"),
+            fakes.wa_text_payload("32470600003", "to a stranger", wamid="wamid.R3", phone_number_id="999"))
+        self.receive(self.wa_account, payload)
+        self.assertTrue(self.conversation(self.wa_account, "32470600001"))
+        self.assertTrue(self.conversation(second, "32470600002"))
+        self.assertFalse(self.conversation(self.wa_account, "32470600002"))
+        event = self.env["messenger.event"].search([("body", "like", "wamid.R3")])
+        self.assertEqual(event.state, "done")
+        self.assertIn("another number (999)", event.info)
+        self.assertFalse(self.messages(self.wa_account, external_id="wamid.R3"))
