@@ -1,23 +1,25 @@
 {
     "name": "Messenger Connector",
-    "summary": "WhatsApp Business and Telegram chats inside Odoo: one history per person, "
-               "delivery states, reply windows and least privilege",
+    "summary": "WhatsApp Business and Telegram chats in CRM and Recruitment: one history per person, "
+               "delivery states, reply windows, routing and access that follows the record",
     "version": "18.0.1.0.0",
     "category": "Marketing/Messenger",
     "author": "messenger_connector developers",
     "license": "LGPL-3",
-    "depends": ["mail", "phone_validation"],
+    "depends": ["mail", "phone_validation", "crm", "hr_recruitment"],
     "external_dependencies": {"python": ["requests", "phonenumbers"]},
     "data": [
         "security/messenger_security.xml",
         "security/ir.model.access.csv",
         "data/ir_cron_data.xml",
+        "data/utm_data.xml",
         "wizard/messenger_template_send_views.xml",
         "views/messenger_account_views.xml",
         "views/messenger_message_views.xml",
         "views/messenger_conversation_views.xml",
         "views/messenger_event_views.xml",
         "views/res_partner_views.xml",
+        "views/crm_hr_views.xml",
         "views/messenger_menus.xml",
     ],
     "demo": [

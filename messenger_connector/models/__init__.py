@@ -2,4 +2,8 @@ from . import messenger_account
 from . import messenger_conversation
 from . import messenger_message
 from . import messenger_event
+from . import messenger_routing_rule
 from . import res_partner
+from . import crm_lead
+from . import hr_applicant
+from . import hr_job

@@ -1,5 +1,7 @@
 import secrets
 
+from werkzeug.urls import url_encode
+
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
@@ -66,6 +68,11 @@ class MessengerAccount(models.Model):
         help="Sent by Telegram with every update; set automatically by 'Register webhook'.",
     )
     tg_bot_username = fields.Char("Bot Username", help="Filled by 'Test connection'.")
+    wa_display_phone = fields.Char(
+        "Public Number", help="The WhatsApp number customers write to, in international form (+32 470 12 34 56); "
+                              "used for click-to-chat links.")
+    crm_team_id = fields.Many2one("crm.team", "Sales Team", help="Team of the leads created from this account.")
+    routing_rule_ids = fields.One2many("messenger.routing.rule", "account_id", string="Routing Rules")
 
     conversation_ids = fields.One2many("messenger.conversation", "account_id")
     conversation_count = fields.Integer(compute="_compute_statistics")
@@ -198,6 +205,21 @@ class MessengerAccount(models.Model):
         action["domain"] = [("account_id", "=", self.id)]
         action["context"] = {"default_account_id": self.id}
         return action
+
+    def _utm_source(self):
+        """The UTM source of leads and applicants that come through this account's platform."""
+        self.ensure_one()
+        return self.env.ref(f"messenger_connector.utm_source_{self.provider}")
+
+    def _chat_link(self, text):
+        """Click-to-chat URL of this account that starts a chat with ``text`` (a job reference)."""
+        self.ensure_one()
+        if self.provider == "whatsapp":
+            digits = "".join(c for c in self.wa_display_phone or "" if c.isdigit())
+            return digits and f"https://wa.me/{digits}?{url_encode({'text': text})}"
+        if self.provider == "telegram":
+            return self.tg_bot_username and f"https://t.me/{self.tg_bot_username}?{url_encode({'start': text})}"
+        return False
 
     def _provider_label(self):
         self.ensure_one()

@@ -1,10 +1,12 @@
 import datetime
 import logging
+import re
 
 from markupsafe import Markup
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
+from odoo.osv import expression
 from odoo.tools import plaintext2html
 
 from odoo.addons.phone_validation.tools import phone_validation
@@ -13,13 +15,16 @@ from .. import providers as prov
 
 _logger = logging.getLogger(__name__)
 
+#: a job position's reference in a click-to-chat message ("JOB-12"), see hr.job.messenger_ref
+JOB_REF_RE = re.compile(r"\bJOB-(\d{1,9})\b", re.IGNORECASE)
+
 
 class MessengerConversation(models.Model):
     _name = "messenger.conversation"
     _description = "Messenger Conversation"
     _inherit = ["mail.thread"]
     _order = "last_message_at desc, id desc"
-    _mail_post_access = "read"
+    _mail_post_access = "write"  # as on leads and applicants: posting needs the right to write
 
     name = fields.Char(compute="_compute_name", store=True)
     account_id = fields.Many2one("messenger.account", required=True, index=True, ondelete="cascade")
@@ -55,6 +60,17 @@ class MessengerConversation(models.Model):
     marketing_opt_out = fields.Boolean(
         "Marketing Opt-out", readonly=True, tracking=True,
         help="The person asked the platform to stop marketing messages.")
+    lead_id = fields.Many2one("crm.lead", "Lead", index="btree_not_null", ondelete="set null", tracking=True)
+    candidate_id = fields.Many2one("hr.candidate", "Candidate", index="btree_not_null", ondelete="set null",
+                                   tracking=True)
+    applicant_id = fields.Many2one("hr.applicant", "Applicant", index="btree_not_null", ondelete="set null",
+                                   tracking=True)
+    team_id = fields.Many2one("crm.team", "Sales Team", index="btree_not_null", ondelete="set null", tracking=True)
+    routed = fields.Boolean(readonly=True, copy=False, help="The account's routing rules ran at the start.")
+    # Access follows the linked record (see security/messenger_security.xml): searchable-only fields used by
+    # the record rules, evaluated for the real user with Odoo's own rules of the linked models.
+    access_read = fields.Boolean(compute="_compute_access", search="_search_access_read")
+    access_write = fields.Boolean(compute="_compute_access", search="_search_access_write")
     composer_text = fields.Text("Reply")
     last_message_preview = fields.Char("Last Message Text", readonly=True)
     message_count_messenger = fields.Integer("Message Count", compute="_compute_message_count_messenger")
@@ -72,6 +88,64 @@ class MessengerConversation(models.Model):
                 conversation.partner_id.name or conversation.profile_name
                 or (conversation.username and f"@{conversation.username}")
                 or conversation.phone or conversation.external_user_id)
+
+    # ------------------------------------------------------------------
+    # Access that follows the linked record
+    # ------------------------------------------------------------------
+
+    #: linked record fields whose access decides the conversation's access
+    _ACCESS_LINKS = ("lead_id", "applicant_id", "candidate_id")
+
+    @api.depends_context("uid")
+    def _compute_access(self):
+        """Per record, for the real user (record rules check records with ``filtered_domain``)."""
+        records = self.filtered("id")
+        for mode in ("read", "write"):
+            allowed = self.sudo().search([("id", "in", records.ids)] + self._access_domain(mode, "=", True)) \
+                if records else self.browse()
+            for conversation in self:
+                conversation[f"access_{mode}"] = not conversation.id or conversation in allowed
+
+    def _check_access(self, operation):
+        # the access fields depend on other models' records and rules: never trust a cached value
+        self.env["messenger.conversation"].invalidate_model(["access_read", "access_write"])
+        return super()._check_access(operation)
+
+    @api.model
+    def _search_access_read(self, operator, value):
+        return self._access_domain("read", operator, value)
+
+    @api.model
+    def _search_access_write(self, operator, value):
+        return self._access_domain("write", operator, value)
+
+    @api.model
+    def _access_domain(self, mode, operator, value):
+        """Conversations the current user may ``mode``: those of a linked lead, applicant or candidate the user
+        may ``mode`` (Odoo's own access rights and record rules of those models decide), and unlinked ones for
+        the account's team (every Messenger user when the account has no team). Messenger managers: all.
+        """
+        if operator not in ("=", "!=") or not isinstance(value, bool):
+            raise NotImplementedError("Unsupported search on access fields")
+        positive = (operator == "=") == value
+        # record rules are evaluated in sudo mode: look at the real user's rights explicitly
+        env = self.env(su=False)
+        user = env.user
+        if user._is_superuser() or user.has_group("messenger_connector.group_messenger_manager"):
+            domain = [(1, "=", 1)]
+        else:
+            domain = []
+            for fname in self._ACCESS_LINKS:
+                comodel = env[self._fields[fname].comodel_name]
+                if env["ir.model.access"].check(comodel._name, mode, raise_exception=False):
+                    rules = env["ir.rule"]._compute_domain(comodel._name, mode) or []
+                    # sudo: the user's own rule domain (just computed) is applied explicitly
+                    domain.append([(fname, "in", comodel.sudo().with_context(active_test=False)._search(rules))])
+            if user.has_group("messenger_connector.group_messenger_user"):
+                domain.append([(fname, "=", False) for fname in self._ACCESS_LINKS] + [
+                    "|", ("account_id.user_ids", "=", False), ("account_id.user_ids", "in", user.id)])
+            domain = expression.OR(domain) if domain else [(0, "=", 1)]
+        return domain if positive else ["!"] + expression.normalize_domain(domain)
 
     @api.model
     def _expand_states(self, states, domain):
@@ -230,6 +304,7 @@ class MessengerConversation(models.Model):
             vals["window_expires_at"] = hours and when + datetime.timedelta(hours=hours) or False
             vals["state"] = "waiting"
         self.write(vals)
+        self._on_inbound(message)
         message._post_to_chatters()
         if event.callback_query_id:
             try:
@@ -237,6 +312,177 @@ class MessengerConversation(models.Model):
             except prov.ProviderError as error:
                 _logger.info("Could not answer callback query of conversation %s: %s", self.id, error.message)
         return message
+
+    def _chatter_records(self):
+        """Records whose chatter shows this conversation's messages besides its own."""
+        self.ensure_one()
+        return [record for record in (self.partner_id, self.lead_id, self.applicant_id or self.candidate_id)
+                if record]
+
+    # ------------------------------------------------------------------
+    # Business records: leads, candidates, applicants, routing
+    # ------------------------------------------------------------------
+
+    def _on_inbound(self, message):
+        """Link an inbound message's conversation to its business records, then run the routing rules."""
+        self.ensure_one()
+        job = self._job_from_message(message)
+        if job:
+            self._apply_for_job(job)
+        self._link_open_lead()
+        self._link_open_application()
+        self.account_id.routing_rule_ids._route(self, message)
+
+    def _review(self, reason):
+        self.write({"needs_review": True, "review_reason": reason})
+
+    def _link_open_lead(self):
+        """Link the contact's most recently active open lead (flag when there are several)."""
+        if not self.partner_id or (self.lead_id.active and not self.lead_id.stage_id.is_won):
+            return
+        # sudo: the processor links records whatever the agent's rights; access follows the link afterwards
+        leads = self.env["crm.lead"].sudo().search([
+            ("partner_id", "child_of", self.partner_id.commercial_partner_id.id),
+            ("company_id", "in", [False, self.company_id.id]),
+            "|", ("stage_id", "=", False), ("stage_id.is_won", "=", False),
+        ], order="write_date desc, id desc")
+        if leads:
+            self.write({"lead_id": leads[0].id, "team_id": self.team_id.id or leads[0].team_id.id})
+            if len(leads) > 1:
+                self._review(_("%(count)s open leads of %(name)s: linked to the most recent, %(lead)s.",
+                               count=len(leads), name=self.partner_id.name, lead=leads[0].name))
+
+    def _link_open_application(self):
+        """Link the contact's candidate and its most recent ongoing application."""
+        if not self.partner_id:
+            return
+        candidate = self.candidate_id or self._find_candidate()
+        if not candidate:
+            return
+        vals = {"candidate_id": candidate.id}
+        if not self.applicant_id.active or self.applicant_id.candidate_id != candidate:
+            applicants = candidate.applicant_ids.filtered(
+                lambda a: a.active and a.application_status == "ongoing").sorted("write_date", reverse=True)
+            if applicants:
+                vals["applicant_id"] = applicants[0].id
+        self.write(vals)
+
+    def _find_candidate(self):
+        return self.env["hr.candidate"].sudo().search([
+            ("partner_id", "=", self.partner_id.id), ("company_id", "in", [False, self.company_id.id]),
+        ], order="id", limit=1)
+
+    @api.model
+    def _job_from_message(self, message):
+        """The job position a message applies for (its start payload or text carries the job reference)."""
+        for text in (message.payload, message.body):
+            match = text and JOB_REF_RE.search(text)
+            if match:
+                job = self.env["hr.job"].sudo().browse(int(match.group(1))).exists()
+                if job and job.active and job.company_id in (self.env["res.company"], self.company_id):
+                    return job
+        return None
+
+    def _apply_for_job(self, job):
+        """Create (or reuse) the candidate and its application to ``job``; link them to the conversation.
+
+        Idempotent: a redelivered or repeated start message finds the same candidate and application.
+        """
+        self.ensure_one()
+        Applicant = self.env["hr.applicant"].sudo()
+        candidate = self.candidate_id or self._find_candidate()
+        if not candidate:
+            candidate = self.env["hr.candidate"].sudo().create({
+                "partner_id": self.partner_id.id,
+                "partner_name": self.partner_id.name,
+                "partner_phone": self.phone or False,
+                "company_id": (job.company_id or self.company_id).id,
+            })
+        applicant = Applicant.search([("candidate_id", "=", candidate.id), ("job_id", "=", job.id)],
+                                     order="id", limit=1)
+        if not applicant:
+            applicant = Applicant.create({
+                "candidate_id": candidate.id,
+                "job_id": job.id,
+                "company_id": (job.company_id or self.company_id).id,
+                "source_id": self.account_id._utm_source().id,
+                "medium_id": self.env.ref("messenger_connector.utm_medium_messenger").id,
+            })
+            applicant.message_post(
+                body=_("Applied through %(account)s.", account=self.account_id.name),
+                message_type="notification", subtype_xmlid="mail.mt_note")
+        self.write({"candidate_id": candidate.id, "applicant_id": applicant.id})
+        return applicant
+
+    def _create_lead(self, team=None):
+        """Create a lead for this conversation (contact and transcript linked) and link it."""
+        self.ensure_one()
+        team = team or self.team_id or self.account_id.crm_team_id
+        lead = self.env["crm.lead"].create({
+            "name": _("%(name)s via %(provider)s", name=self.name, provider=self.account_id._provider_label()),
+            "partner_id": self.partner_id.id,
+            "team_id": team.id or False,
+            "user_id": self.user_id.id or (team.user_id.id if team else False) or False,
+            "company_id": self.company_id.id,
+            "source_id": self.account_id._utm_source().id,
+            "medium_id": self.env.ref("messenger_connector.utm_medium_messenger").id,
+            "description": self._transcript_html(),
+        })
+        self.write({"lead_id": lead.id, "team_id": team.id or self.team_id.id})
+        return lead
+
+    def _transcript_html(self, limit=50):
+        messages = self.message_ids.sorted("id")[-limit:]
+        lines = Markup("").join(
+            Markup("<p><b>%s</b> %s</p>") % (
+                (m.partner_id.name or self.name) if m.direction == "in" else (m.author_id.name or _("Us")),
+                m.body or m._content_label())
+            for m in messages)
+        return Markup("<p><i>%s</i></p>") % _("Conversation on %(account)s", account=self.account_id.name) + lines
+
+    @api.model
+    def _action_for_records(self, records, field):
+        """The conversations action filtered on a business record (lead, applicant, candidate)."""
+        records.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("messenger_connector.action_messenger_conversation")
+        action.update(domain=[(field, "=", records.id)], context={"create": False},
+                      view_mode="list,kanban,form", views=[(False, "list"), (False, "kanban"), (False, "form")])
+        return action
+
+    def _least_busy(self, users):
+        """The user of ``users`` with the fewest open conversations (ties: the lowest id)."""
+        users = users.filtered(lambda u: not u.share)
+        if not users:
+            return users
+        load = dict(self.sudo()._read_group(
+            [("user_id", "in", users.ids), ("state", "!=", "closed")], ["user_id"], ["__count"]))
+        return min(users, key=lambda u: (load.get(u, 0), u.id))
+
+    def _auto_reply(self, text):
+        """Queue an automatic reply (authored by OdooBot); it does not count as an agent's answer."""
+        self.ensure_one()
+        try:
+            self._check_can_send()
+        except UserError:
+            return self.env["messenger.message"]
+        bot = self.env.ref("base.user_root")
+        message = self.env["messenger.message"].sudo().create({
+            "conversation_id": self.id, "direction": "out", "state": "queued", "author_id": bot.id,
+            "body": text, "content_type": "text"})
+        message._post_to_chatters()
+        message._trigger_sender()
+        return message
+
+    def action_create_lead(self):
+        """One click: a lead with the contact and the transcript, linked to this conversation."""
+        self.ensure_one()
+        if self.lead_id:
+            raise UserError(_("This conversation is already linked to the lead %s.", self.lead_id.name))
+        lead = self._create_lead()
+        return {
+            "type": "ir.actions.act_window", "res_model": "crm.lead", "res_id": lead.id,
+            "view_mode": "form", "views": [(False, "form")],
+        }
 
     def _apply_platform_event(self, event):
         """Opt-out/opt-in and block/unblock events of the platform, noted in the chatter."""
@@ -337,20 +583,6 @@ class MessengerConversation(models.Model):
             "target": "new",
             "context": {"default_conversation_id": self.id},
         }
-
-    def write(self, vals):
-        res = super().write(vals)
-        if vals.get("user_id"):
-            for conversation in self:
-                conversation.message_subscribe(partner_ids=conversation.user_id.partner_id.ids)
-        return res
-
-    @api.model_create_multi
-    def create(self, vals_list):
-        conversations = super().create(vals_list)
-        for conversation in conversations.filtered("user_id"):
-            conversation.message_subscribe(partner_ids=conversation.user_id.partner_id.ids)
-        return conversations
 
     def _header_markup(self, direction):
         """Small header put before a message copied into a contact's chatter."""

@@ -24,6 +24,8 @@ class MessengerCase(common.TransactionCase):
         cls.fake_tg.start()
         cls.addClassCleanup(cls.fake_wa.stop)
         cls.addClassCleanup(cls.fake_tg.stop)
+        # Odoo's own e-mail notifications (e.g. "assigned to you") are queued, not sent, in these tests
+        cls.env = cls.env(context=dict(cls.env.context, mail_notify_force_send=False))
         cls.company = cls.env.ref("base.main_company")
         cls.wa_account = cls.env["messenger.account"].create({
             "name": "WA test",

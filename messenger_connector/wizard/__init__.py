@@ -1,1 +1,2 @@
+from . import messenger_compose
 from . import messenger_template_send

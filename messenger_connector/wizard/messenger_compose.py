@@ -1,0 +1,118 @@
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+#: business records a message can be sent from, and the conversation field that links them
+LINK_FIELDS = {"crm.lead": "lead_id", "hr.applicant": "applicant_id", "hr.candidate": "candidate_id"}
+
+
+class MessengerCompose(models.TransientModel):
+    """"Send message" from a lead, an applicant or a candidate: start or continue a conversation."""
+
+    _name = "messenger.compose"
+    _description = "Send a Messenger Message"
+
+    res_model = fields.Char(required=True, readonly=True)
+    res_id = fields.Integer(required=True, readonly=True)
+    account_id = fields.Many2one("messenger.account", "Send From", required=True)
+    provider = fields.Selection(related="account_id.provider")
+    partner_id = fields.Many2one("res.partner", "To", required=True)
+    phone = fields.Char(help="WhatsApp number of a first contact, in international form.")
+    conversation_id = fields.Many2one("messenger.conversation", compute="_compute_conversation_id")
+    window_open = fields.Boolean(compute="_compute_conversation_id")
+    mode = fields.Selection([("text", "Text"), ("template", "Template")], default="text", required=True)
+    body = fields.Text("Message")
+    template_name = fields.Char("Template")
+    template_language = fields.Char("Language", default="en_US")
+    template_params = fields.Text("Parameters", help="One value per line.")
+
+    @api.model
+    def _action_open(self, record):
+        record.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Send Message"),
+            "res_model": self._name,
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_res_model": record._name, "default_res_id": record.id},
+        }
+
+    @api.model
+    def default_get(self, fields_list):
+        values = super().default_get(fields_list)
+        record = self._record(values.get("res_model"), values.get("res_id"))
+        if record:
+            partner = record.partner_id
+            values.setdefault("partner_id", partner.id)
+            values.setdefault("phone", record._messenger_phone())
+            existing = self.env["messenger.conversation"].search([("partner_id", "=", partner.id)], limit=1) \
+                if partner else None
+            account = existing.account_id if existing else self.env["messenger.account"].search(
+                [("company_id", "in", self.env.companies.ids)], order="provider desc, sequence, id", limit=1)
+            values.setdefault("account_id", account.id or False)
+        return values
+
+    def _record(self, model=None, res_id=None):
+        model, res_id = model or self.res_model, res_id or self.res_id
+        if model not in LINK_FIELDS or not res_id:
+            return None
+        return self.env[model].browse(res_id).exists()
+
+    @api.depends("account_id", "partner_id", "phone")
+    def _compute_conversation_id(self):
+        for wizard in self:
+            wizard.conversation_id = wizard._find_conversation()
+            wizard.window_open = wizard.conversation_id.window_open
+
+    def _find_conversation(self):
+        Conversation = self.env["messenger.conversation"]
+        if not self.account_id:
+            return Conversation
+        conversation = Conversation.search([
+            ("account_id", "=", self.account_id.id), ("partner_id", "=", self.partner_id.id or 0)],
+            order="last_message_at desc, id desc", limit=1)
+        if not conversation and self.account_id.provider == "whatsapp" and self.phone:
+            number = Conversation._normalize_phone(self.phone, self.account_id)
+            conversation = Conversation.search([
+                ("account_id", "=", self.account_id.id), ("external_user_id", "=", number.lstrip("+"))], limit=1)
+        return conversation
+
+    def _get_conversation(self):
+        """The conversation to write in, created for a first WhatsApp contact; linked to the record."""
+        self.ensure_one()
+        record = self._record()
+        conversation = self._find_conversation()
+        if not conversation:
+            if self.account_id.provider != "whatsapp":
+                raise UserError(_(
+                    "%(name)s has never written to %(account)s, and a bot cannot start a chat: share the bot's "
+                    "link with them first.", name=self.partner_id.name, account=self.account_id.name))
+            if not self.phone:
+                raise UserError(_("%s has no phone number to write to on WhatsApp.", self.partner_id.name))
+            number = self.env["messenger.conversation"]._normalize_phone(self.phone, self.account_id)
+            conversation = self.env["messenger.conversation"].create({
+                "account_id": self.account_id.id, "external_user_id": number.lstrip("+"), "phone": number,
+                "partner_id": self.partner_id.id, "user_id": self.env.user.id, "state": "answered",
+            })
+        link = LINK_FIELDS[record._name]
+        vals = {link: record.id}
+        if record._name == "hr.applicant":
+            vals["candidate_id"] = record.candidate_id.id
+        if any(conversation[f] != v for f, v in vals.items() if f == link):
+            conversation.write(vals)
+        return conversation
+
+    def action_send(self):
+        self.ensure_one()
+        if self.mode == "text" and self.account_id.window_hours and not self._find_conversation():
+            raise UserError(_(
+                "%(name)s has not written to %(account)s in the last %(hours)s hours: the reply window is closed. "
+                "Start the conversation with an approved template.",
+                name=self.partner_id.name, account=self.account_id.name, hours=self.account_id.window_hours))
+        conversation = self._get_conversation()
+        if self.mode == "template":
+            params = [line.strip() for line in (self.template_params or "").splitlines() if line.strip()]
+            conversation.action_send_template(self.template_name, self.template_language, params)
+        else:
+            conversation.action_send_text(self.body)
+        return {"type": "ir.actions.act_window_close"}
