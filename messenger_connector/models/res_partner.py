@@ -6,10 +6,10 @@ class ResPartner(models.Model):
 
     messenger_conversation_ids = fields.One2many(
         "messenger.conversation", "partner_id", string="Messenger Conversations",
-        groups="messenger_connector.group_messenger_user")
+        groups="base.group_user")
     messenger_conversation_count = fields.Integer(
         "Chats", compute="_compute_messenger_conversation_count",
-        groups="messenger_connector.group_messenger_user")
+        groups="base.group_user")
 
     def _compute_messenger_conversation_count(self):
         counts = dict(self.env["messenger.conversation"]._read_group(
