@@ -13,6 +13,7 @@
         "security/ir.model.access.csv",
         "data/ir_cron_data.xml",
         "data/utm_data.xml",
+        "data/messenger_consent_data.xml",
         "wizard/messenger_template_send_views.xml",
         "views/messenger_account_views.xml",
         "views/messenger_message_views.xml",
@@ -20,6 +21,8 @@
         "views/messenger_event_views.xml",
         "views/res_partner_views.xml",
         "views/crm_hr_views.xml",
+        "views/messenger_privacy_views.xml",
+        "views/res_config_settings_views.xml",
         "views/messenger_menus.xml",
     ],
     "demo": [

@@ -5,6 +5,7 @@ class CrmLead(models.Model):
     _inherit = "crm.lead"
 
     messenger_conversation_ids = fields.One2many("messenger.conversation", "lead_id", string="Conversations")
+    messenger_consent_ids = fields.One2many(related="partner_id.messenger_consent_ids", string="Messenger Consent")
     messenger_conversation_count = fields.Integer("Chats", compute="_compute_messenger_conversation_count")
 
     def _compute_messenger_conversation_count(self):

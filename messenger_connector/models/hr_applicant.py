@@ -6,6 +6,7 @@ class HrApplicant(models.Model):
 
     messenger_conversation_ids = fields.One2many("messenger.conversation", "applicant_id", string="Conversations")
     messenger_conversation_count = fields.Integer("Chats", compute="_compute_messenger_conversation_count")
+    messenger_consent_ids = fields.One2many(related="partner_id.messenger_consent_ids", string="Messenger Consent")
 
     def _compute_messenger_conversation_count(self):
         Conversation = self.env["messenger.conversation"]
@@ -35,6 +36,7 @@ class HrCandidate(models.Model):
 
     messenger_conversation_ids = fields.One2many("messenger.conversation", "candidate_id", string="Conversations")
     messenger_conversation_count = fields.Integer("Chats", compute="_compute_messenger_conversation_count")
+    messenger_consent_ids = fields.One2many(related="partner_id.messenger_consent_ids", string="Messenger Consent")
 
     def _compute_messenger_conversation_count(self):
         counts = dict(self.env["messenger.conversation"]._read_group(

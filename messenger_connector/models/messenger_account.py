@@ -71,6 +71,14 @@ class MessengerAccount(models.Model):
     wa_display_phone = fields.Char(
         "Public Number", help="The WhatsApp number customers write to, in international form (+32 470 12 34 56); "
                               "used for click-to-chat links.")
+    opt_out_confirmation = fields.Text(
+        translate=True,
+        default=lambda self: self.env._("You will not receive any more messages from us. Send START to subscribe "
+                                        "again."),
+        help="Sent once after an opt-out, where the platform allows it. Empty: no confirmation.")
+    opt_in_confirmation = fields.Text(
+        translate=True, default=lambda self: self.env._("Welcome back! You will receive our messages again."),
+        help="Sent after an opt-in keyword. Empty: no confirmation.")
     crm_team_id = fields.Many2one("crm.team", "Sales Team", help="Team of the leads created from this account.")
     routing_rule_ids = fields.One2many("messenger.routing.rule", "account_id", string="Routing Rules")
 

@@ -298,6 +298,8 @@ class MessengerConversation(models.Model):
         if message.media_state == "pending":
             message._download_media()
         vals = {"last_message_at": max(when, self.last_message_at or when)}
+        if self.anonymized:
+            vals["anonymized"] = False  # the conversation goes on: policies apply to it again
         if not self.last_inbound_at or when >= self.last_inbound_at:
             vals["last_inbound_at"] = when
             hours = self.account_id.window_hours

@@ -11,6 +11,9 @@ class ResPartner(models.Model):
         "Chats", compute="_compute_messenger_conversation_count",
         groups="base.group_user")
 
+    messenger_consent_ids = fields.One2many(
+        "messenger.consent", "partner_id", string="Messenger Consent", groups="base.group_user")
+
     def _compute_messenger_conversation_count(self):
         counts = dict(self.env["messenger.conversation"]._read_group(
             [("partner_id", "in", self.ids)], ["partner_id"], ["__count"]))
@@ -23,3 +26,8 @@ class ResPartner(models.Model):
         action["domain"] = [("partner_id", "=", self.id)]
         action["context"] = {"create": False}
         return action
+
+    def action_messenger_data_request(self):
+        self.ensure_one()
+        request = self.env["messenger.data.request"].create({"partner_id": self.id})
+        return request._reopen()

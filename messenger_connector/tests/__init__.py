@@ -3,3 +3,10 @@ from . import test_identity
 from . import test_outbound
 from . import test_statuses
 from . import test_access
+from . import test_access_matrix
+from . import test_crm
+from . import test_recruitment
+from . import test_routing
+from . import test_consent
+from . import test_retention
+from . import test_data_request

@@ -97,7 +97,12 @@ class TestCrm(MessengerCase):
             wizard.action_send()
         self.assertFalse(self.conversation(self.wa_account, "4915123456789"), "nothing left behind")
         wizard = self.compose(lead, account_id=self.wa_account, mode="template", template_name="intro",
-                              template_language="de", template_params="Nora")
+                              template_language="de", template_params="Nora", purpose="marketing")
+        with self.assertRaisesRegex(UserError, "No opt-in of New Nora"):
+            wizard.action_send()
+        wizard = self.compose(lead, account_id=self.wa_account, mode="template", template_name="intro",
+                              template_language="de", template_params="Nora", purpose="marketing",
+                              record_consent=True, consent_reason="Trade fair form, 12 May")
         wizard.action_send()
         self.send_queued()
         conversation = self.conversation(self.wa_account, "4915123456789")

@@ -1,2 +1,4 @@
 from . import messenger_compose
+from . import messenger_consent_record
+from . import messenger_data_request
 from . import messenger_template_send

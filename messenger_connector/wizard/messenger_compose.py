@@ -20,6 +20,14 @@ class MessengerCompose(models.TransientModel):
     conversation_id = fields.Many2one("messenger.conversation", compute="_compute_conversation_id")
     window_open = fields.Boolean(compute="_compute_conversation_id")
     mode = fields.Selection([("text", "Text"), ("template", "Template")], default="text", required=True)
+    purpose = fields.Selection(
+        [("service", "Service"), ("marketing", "Marketing"), ("recruiting", "Recruiting")], required=True,
+        default="service", help="A reply inside the window to a person who wrote is service; anything else "
+                                "needs the person's opt-in for its purpose.")
+    record_consent = fields.Boolean(
+        "Record Consent", help="The person agreed to receive messages of this purpose (web form, phone call, "
+                               "contract...): an opt-in is recorded before sending.")
+    consent_reason = fields.Char("How Consent Was Given")
     body = fields.Text("Message")
     template_name = fields.Char("Template")
     template_language = fields.Char("Language", default="en_US")
@@ -110,9 +118,14 @@ class MessengerCompose(models.TransientModel):
                 "Start the conversation with an approved template.",
                 name=self.partner_id.name, account=self.account_id.name, hours=self.account_id.window_hours))
         conversation = self._get_conversation()
+        if self.record_consent:
+            if not (self.consent_reason or "").strip():
+                raise UserError(_("Say how the person gave their consent."))
+            conversation._opt_in([self.purpose], "manual", reason=self.consent_reason, confirm=False)
         if self.mode == "template":
             params = [line.strip() for line in (self.template_params or "").splitlines() if line.strip()]
-            conversation.action_send_template(self.template_name, self.template_language, params)
+            conversation.action_send_template(self.template_name, self.template_language, params,
+                                              purpose=self.purpose)
         else:
-            conversation.action_send_text(self.body)
+            conversation.action_send_text(self.body, purpose=self.purpose)
         return {"type": "ir.actions.act_window_close"}

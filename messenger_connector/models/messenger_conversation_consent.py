@@ -1,0 +1,217 @@
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+from .. import providers as prov
+from .messenger_consent import PURPOSES
+
+ALL_PURPOSES = [key for key, _label in PURPOSES]
+
+
+class MessengerConversation(models.Model):
+    """Consent, opt-out and legal hold of a conversation's person."""
+
+    _inherit = "messenger.conversation"
+
+    consent_ids = fields.One2many(
+        "messenger.consent", compute="_compute_consent", string="Consent Log",
+        help="Every opt-in and opt-out of this person on this channel, newest first.")
+    consent_service = fields.Selection(
+        [("opt_in", "Opted in"), ("opt_out", "Opted out")], compute="_compute_consent", string="Service")
+    consent_marketing = fields.Selection(
+        [("opt_in", "Opted in"), ("opt_out", "Opted out")], compute="_compute_consent", string="Marketing")
+    consent_recruiting = fields.Selection(
+        [("opt_in", "Opted in"), ("opt_out", "Opted out")], compute="_compute_consent", string="Recruiting")
+    opted_out = fields.Boolean(compute="_compute_consent", help="Opted out of every message.")
+    legal_hold = fields.Boolean(
+        tracking=True, copy=False, help="Kept whatever the retention policies say, until the hold is lifted.")
+    legal_hold_reason = fields.Char(tracking=True, copy=False)
+    anonymized = fields.Boolean(
+        readonly=True, copy=False, index=True,
+        help="A retention policy or an erasure removed this conversation's content.")
+
+    def _compute_consent(self):
+        Consent = self.env["messenger.consent"].sudo()
+        for conversation in self:
+            entries = Consent.search([
+                ("provider", "=", conversation.provider), ("identity", "=", conversation.external_user_id),
+                ("company_id", "=", conversation.company_id.id)]) if conversation.id else Consent
+            conversation.consent_ids = entries
+            states = {}
+            for entry in entries:  # newest first: the first entry of a purpose decides
+                states.setdefault(entry.purpose, entry.action)
+            conversation.consent_service = states.get("service", False)
+            conversation.consent_marketing = states.get("marketing", False)
+            conversation.consent_recruiting = states.get("recruiting", False)
+            conversation.opted_out = bool(states) and all(states.get(p) == "opt_out" for p in ALL_PURPOSES)
+
+    def _consent_state(self, purpose):
+        self.ensure_one()
+        return self.env["messenger.consent"]._state(
+            self.provider, self.external_user_id, purpose, self.company_id)
+
+    # ------------------------------------------------------------------
+    # Inbound: keywords, first contact, platform events
+    # ------------------------------------------------------------------
+
+    def _on_inbound(self, message):
+        action = self.env["messenger.consent.keyword"]._match(message.body) \
+            if message.content_type in ("text", "button", "callback") else None
+        if action == "opt_out":
+            self._opt_out(ALL_PURPOSES, "keyword", evidence=message.body, message=message)
+            return  # a STOP is no conversation start: no routing, no linking
+        if action == "opt_in":
+            self._opt_in(ALL_PURPOSES, "keyword", evidence=message.body, message=message)
+            return
+        Consent = self.env["messenger.consent"].sudo()
+        if not Consent.search_count([("provider", "=", self.provider), ("identity", "=", self.external_user_id),
+                                     ("company_id", "=", self.company_id.id)], limit=1):
+            # the person wrote first: the record of that is the basis of the service conversation
+            Consent._record(self, ["service"], "opt_in", "inbound", evidence=message.body, message=message)
+        return super()._on_inbound(message)
+
+    def _apply_platform_event(self, event):
+        self.ensure_one()
+        evidence = _("Platform event: %(kind)s", kind=event.kind)
+        if event.kind == prov.OPT_OUT:
+            self._opt_out(["marketing"], "platform", evidence=evidence, confirm=False)
+        elif event.kind == prov.OPT_IN:
+            self._opt_in(["marketing"], "platform", evidence=evidence, confirm=False)
+        elif event.kind == prov.BLOCK:
+            self.blocked = True
+            self._opt_out(ALL_PURPOSES, "platform", evidence=evidence, confirm=False)
+        if event.kind != prov.BLOCK:
+            return super()._apply_platform_event(event)
+
+    def _opt_out(self, purposes, source, evidence=None, message=None, reason=None, confirm=True):
+        """Record an opt-out at once, blacklist the number, and confirm once where the platform allows."""
+        self.ensure_one()
+        self.env["messenger.consent"]._record(self, purposes, "opt_out", source, evidence=evidence,
+                                              message=message, reason=reason)
+        if "marketing" in purposes:
+            self.marketing_opt_out = True
+        self._blacklist("_add", _("Messenger opt-out (%s)", source))
+        self.message_post(body=_("Opted out of %(purposes)s messages (%(origin)s).",
+                                 purposes=", ".join(purposes), origin=source),
+                          message_type="notification", subtype_xmlid="mail.mt_note")
+        if confirm:
+            self._send_consent_confirmation(self.account_id.opt_out_confirmation)
+
+    def _opt_in(self, purposes, source, evidence=None, message=None, reason=None, confirm=True):
+        self.ensure_one()
+        self.env["messenger.consent"]._record(self, purposes, "opt_in", source, evidence=evidence,
+                                              message=message, reason=reason)
+        if "marketing" in purposes:
+            self.marketing_opt_out = False
+        if not any(self._consent_state(p) == "opt_out" for p in ALL_PURPOSES):
+            self._blacklist("_remove", _("Messenger opt-in (%s)", source))
+        self.message_post(body=_("Opted in to %(purposes)s messages (%(origin)s).",
+                                 purposes=", ".join(purposes), origin=source),
+                          message_type="notification", subtype_xmlid="mail.mt_note")
+        if confirm:
+            self._send_consent_confirmation(self.account_id.opt_in_confirmation)
+
+    def _blacklist(self, method, note):
+        """Mirror the opt-out in Odoo's phone blacklist (SMS, marketing) where the identity is a phone number."""
+        if not self.phone:
+            return
+        try:
+            getattr(self.env["phone.blacklist"].sudo(), method)([self.phone], message=note)
+        except UserError as error:  # a number phone_validation refuses: the consent log still holds
+            self.message_post(body=_("The number could not be updated in the phone blacklist: %s", error),
+                              message_type="notification", subtype_xmlid="mail.mt_note")
+
+    def _send_consent_confirmation(self, text):
+        """The one message an opt-out allows: its confirmation (skipped where the platform forbids it)."""
+        if not text or self.blocked or not self.window_open:
+            return
+        bot = self.env.ref("base.user_root")
+        message = self.env["messenger.message"].sudo().create({
+            "conversation_id": self.id, "direction": "out", "state": "queued", "author_id": bot.id,
+            "body": text, "content_type": "text"})
+        message._post_to_chatters()
+        message._trigger_sender()
+
+    # ------------------------------------------------------------------
+    # Enforcement before anything is queued
+    # ------------------------------------------------------------------
+
+    def _check_can_send(self, template=False, purpose=None):
+        """The window and block checks, then consent: a reply inside the window to a person who wrote is
+        service; anything business-initiated (a template, another purpose) needs an opt-in for its purpose;
+        an opt-out always wins."""
+        super()._check_can_send(template=template)
+        purpose = purpose or self.env.context.get("messenger_purpose") or "service"
+        labels = dict(PURPOSES)
+        latest = self.env["messenger.consent"]._latest(
+            self.provider, self.external_user_id, purpose, self.company_id)
+        if latest.action == "opt_out":
+            raise UserError(_(
+                "%(name)s opted out of %(purpose)s messages on %(when)s (%(origin)s). Only an explicit opt-in "
+                "(the person sends START, or you record their consent) allows messages again.",
+                name=self.name, purpose=labels[purpose].lower(), when=fields.Datetime.to_string(latest.recorded_at),
+                origin=dict(latest._fields["source"]._description_selection(self.env))[latest.source]))
+        business_initiated = template or purpose != "service"
+        if business_initiated and latest.action != "opt_in":
+            raise UserError(_(
+                "No opt-in of %(name)s (%(identity)s on %(provider)s) for %(purpose)s messages: a business-"
+                "initiated message needs one. Record the person's consent first (Consent > Record Consent).",
+                name=self.name, identity=self.phone or self.external_user_id,
+                provider=self.account_id._provider_label(), purpose=labels[purpose].lower()))
+
+    def action_send_template(self, name, language, params=None, purpose="service"):
+        """Queue a WhatsApp template message (public API): allowed outside the window with an opt-in."""
+        return super(MessengerConversation, self.with_context(messenger_purpose=purpose)).action_send_template(
+            name, language, params)
+
+    def action_send_text(self, body, purpose="service"):
+        return super(MessengerConversation, self.with_context(messenger_purpose=purpose)).action_send_text(body)
+
+    # ------------------------------------------------------------------
+    # Retention and erasure
+    # ------------------------------------------------------------------
+
+    def _retention_remove(self, delete=False):
+        """Remove this conversation's content (messages on legal hold excepted).
+
+        delete: the messages go, and the conversation too unless a held message keeps it.
+        anonymize: the message rows stay (direction, states, dates) without content; the identity goes.
+        """
+        self.ensure_one()
+        conversation = self.sudo()
+        messages = conversation.message_ids
+        held = messages.filtered("legal_hold")
+        counts = (messages - held)._remove_content(delete=delete)
+        own_chatter = self.env["mail.message"].sudo().search([
+            ("model", "=", self._name), ("res_id", "=", self.id), ("message_type", "!=", "notification")])
+        if delete and not held:
+            self.env["ir.attachment"].sudo().search([
+                ("res_model", "=", self._name), ("res_id", "=", self.id)]).unlink()
+            conversation.unlink()
+            return counts
+        own_chatter.filtered(lambda m: m not in held.chatter_message_ids).write({"body": _("[removed]")})
+        vals = {"anonymized": True, "composer_text": False, "last_message_preview": False}
+        if not held:
+            vals.update(profile_name=False, username=False, phone=False, partner_id=False,
+                        external_user_id=f"anonymized-{self.id}", needs_review=False, review_reason=False)
+        conversation.write(vals)
+        return counts
+
+    # ------------------------------------------------------------------
+    # UI
+    # ------------------------------------------------------------------
+
+    def action_record_consent(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window", "name": _("Record Consent"), "res_model": "messenger.consent.record",
+            "view_mode": "form", "target": "new", "context": {"default_conversation_id": self.id},
+        }
+
+    def action_lift_legal_hold(self):
+        self.write({"legal_hold": False, "legal_hold_reason": False})
+
+    @api.constrains("legal_hold", "legal_hold_reason")
+    def _check_legal_hold_reason(self):
+        for conversation in self:
+            if conversation.legal_hold and not (conversation.legal_hold_reason or "").strip():
+                raise UserError(_("A legal hold needs a reason (what must be kept on record, and why)."))

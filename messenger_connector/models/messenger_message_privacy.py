@@ -1,0 +1,46 @@
+from odoo import _, fields, models
+
+
+class MessengerMessage(models.Model):
+    """Legal holds and content removal of messages (retention policies, data-subject erasure)."""
+
+    _inherit = "messenger.message"
+
+    chatter_message_ids = fields.Many2many(
+        "mail.message", "messenger_message_chatter_rel", "messenger_message_id", "mail_message_id",
+        string="Chatter Copies", readonly=True, copy=False)
+    legal_hold = fields.Boolean(tracking=False, copy=False, help="Kept whatever the retention policies say.")
+    legal_hold_reason = fields.Char(copy=False)
+    anonymized = fields.Boolean(readonly=True, copy=False)
+
+    def action_set_legal_hold(self, reason):
+        if not (reason or "").strip():
+            from odoo.exceptions import UserError
+            raise UserError(_("A legal hold needs a reason."))
+        self.write({"legal_hold": True, "legal_hold_reason": reason})
+
+    def _remove_content(self, delete=False):
+        """Remove what the messages said everywhere it is stored; keep (or delete) the rows themselves.
+
+        Content lives in the message body, its attachments, its chatter copies (conversation, contact, lead,
+        applicant) and the raw webhook delivery it came in. Held messages are never passed here.
+        """
+        messages = self.sudo()
+        attachments = messages.attachment_ids | messages.chatter_message_ids.attachment_ids
+        chatter = messages.chatter_message_ids | messages.mail_message_id
+        events = messages.with_context(active_test=False).event_id
+        counts = {"messages": len(messages), "attachments": len(attachments)}
+        if delete:
+            chatter.unlink()
+            messages.unlink()
+        else:
+            chatter.write({"body": _("[removed]"), "attachment_ids": [(5, 0, 0)]})
+            messages.write({"body": False, "payload": False, "location": False, "media_ref": False,
+                            "reply_to_external_id": False, "error_message": False, "anonymized": True,
+                            "attachment_ids": [(5, 0, 0)]})
+        attachments.unlink()
+        # the raw delivery holds the same text: drop it once none of its messages needs it any more
+        for event in events:
+            if not event.message_ids.filtered(lambda m: m.legal_hold):
+                event.write({"body": "{}", "info": _("content removed")})
+        return counts
