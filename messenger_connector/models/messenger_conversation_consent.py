@@ -184,8 +184,6 @@ class MessengerConversation(models.Model):
         own_chatter = self.env["mail.message"].sudo().search([
             ("model", "=", self._name), ("res_id", "=", self.id), ("message_type", "!=", "notification")])
         if delete and not held:
-            self.env["ir.attachment"].sudo().search([
-                ("res_model", "=", self._name), ("res_id", "=", self.id)]).unlink()
             conversation.unlink()
             return counts
         own_chatter.filtered(lambda m: m not in held.chatter_message_ids).write({"body": _("[removed]")})
@@ -195,6 +193,16 @@ class MessengerConversation(models.Model):
                         external_user_id=f"anonymized-{self.id}", needs_review=False, review_reason=False)
         conversation.write(vals)
         return counts
+
+    def unlink(self):
+        """Deleting a conversation (any way) removes its messages' content everywhere; never one on hold."""
+        held = self.filtered("legal_hold")
+        if held:
+            raise UserError(_("The conversation %(name)s is under legal hold (%(reason)s) and cannot be deleted.",
+                              name=held[0].name, reason=held[0].legal_hold_reason))
+        self.sudo().message_ids.unlink()
+        self.env["ir.attachment"].sudo().search([("res_model", "=", self._name), ("res_id", "in", self.ids)]).unlink()
+        return super().unlink()
 
     # ------------------------------------------------------------------
     # UI

@@ -1,4 +1,5 @@
 from odoo import _, fields, models
+from odoo.exceptions import UserError
 
 
 class MessengerMessage(models.Model):
@@ -15,9 +16,18 @@ class MessengerMessage(models.Model):
 
     def action_set_legal_hold(self, reason):
         if not (reason or "").strip():
-            from odoo.exceptions import UserError
             raise UserError(_("A legal hold needs a reason."))
         self.write({"legal_hold": True, "legal_hold_reason": reason})
+
+    def unlink(self):
+        """Whatever deletes messages (retention, erasure, privacy lookup, a manager) removes their content
+        everywhere, and never a message under legal hold."""
+        held = self.filtered("legal_hold")
+        if held:
+            raise UserError(_("%(count)s messages are under legal hold (%(reason)s) and cannot be deleted.",
+                              count=len(held), reason=held[0].legal_hold_reason))
+        self.sudo()._remove_content(delete=False)
+        return super().unlink()
 
     def _remove_content(self, delete=False):
         """Remove what the messages said everywhere it is stored; keep (or delete) the rows themselves.
@@ -31,13 +41,12 @@ class MessengerMessage(models.Model):
         events = messages.with_context(active_test=False).event_id
         counts = {"messages": len(messages), "attachments": len(attachments)}
         if delete:
-            chatter.unlink()
-            messages.unlink()
-        else:
-            chatter.write({"body": _("[removed]"), "attachment_ids": [(5, 0, 0)]})
-            messages.write({"body": False, "payload": False, "location": False, "media_ref": False,
-                            "reply_to_external_id": False, "error_message": False, "anonymized": True,
-                            "attachment_ids": [(5, 0, 0)]})
+            messages.unlink()  # which comes back here (delete=False) for the content, then drops the rows
+            return counts
+        chatter.unlink()
+        messages.write({"body": False, "payload": False, "location": False, "media_ref": False,
+                        "reply_to_external_id": False, "error_message": False, "anonymized": True,
+                        "attachment_ids": [(5, 0, 0)]})
         attachments.unlink()
         # the raw delivery holds the same text: drop it once none of its messages needs it any more
         for event in events:

@@ -72,3 +72,14 @@ class TestDataRequest(MessengerCase):
         self.receive(self.wa_account, self.wa_text("3249100001", "hello again", "wamid.D4", name="Dana Data"))
         again = self.conversation(self.wa_account, "3249100001")
         self.assertTrue(again.opted_out)
+
+    def test_deleting_a_conversation_any_way_removes_copies_and_respects_holds(self):
+        from odoo.exceptions import UserError
+        copies = self.mine.message_ids.chatter_message_ids
+        self.assertTrue(copies.filtered(lambda m: m.model == "res.partner"))
+        self.mine.message_ids[:1].action_set_legal_hold("Evidence for claim 7")
+        with self.assertRaisesRegex(UserError, "legal hold"):
+            self.mine.unlink()
+        self.mine.message_ids.legal_hold = False
+        self.mine.unlink()
+        self.assertFalse(copies.exists())
