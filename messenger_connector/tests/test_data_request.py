@@ -83,3 +83,15 @@ class TestDataRequest(MessengerCase):
         self.mine.message_ids.legal_hold = False
         self.mine.unlink()
         self.assertFalse(copies.exists())
+
+    def test_privacy_lookup_finds_the_person_s_messenger_data(self):
+        if "privacy.lookup.wizard" not in self.env:
+            self.skipTest("privacy_lookup is not installed")
+        self.partner.email = "dana@example.com"
+        wizard = self.env["privacy.lookup.wizard"].create({"name": "Dana Data", "email": "dana@example.com"})
+        wizard.action_lookup()
+        found = {(line.res_model, line.res_id) for line in wizard.line_ids}
+        self.assertIn(("messenger.conversation", self.mine.id), found)
+        consent = self.env["messenger.consent"].sudo().search([("partner_id", "=", self.partner.id)])
+        self.assertIn(("messenger.consent", consent.id), found)
+        self.assertNotIn(("messenger.conversation", self.other.id), found)
