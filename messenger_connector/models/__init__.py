@@ -8,6 +8,7 @@ from . import messenger_retention
 from . import messenger_event
 from . import messenger_routing_rule
 from . import res_partner
+from . import messenger_chat_mixin
 from . import crm_lead
 from . import hr_applicant
 from . import hr_job

@@ -467,10 +467,14 @@ class MessengerConversation(models.Model):
             self._check_can_send()
         except UserError:
             return self.env["messenger.message"]
-        bot = self.env.ref("base.user_root")
+        return self._queue_bot_text(text)
+
+    def _queue_bot_text(self, text):
+        """Queue a text authored by OdooBot (automatic replies, confirmations), past the agents' checks."""
+        self.ensure_one()
         message = self.env["messenger.message"].sudo().create({
-            "conversation_id": self.id, "direction": "out", "state": "queued", "author_id": bot.id,
-            "body": text, "content_type": "text"})
+            "conversation_id": self.id, "direction": "out", "state": "queued",
+            "author_id": self.env.ref("base.user_root").id, "body": text, "content_type": "text"})
         message._post_to_chatters()
         message._trigger_sender()
         return message

@@ -124,12 +124,7 @@ class MessengerConversation(models.Model):
         """The one message an opt-out allows: its confirmation (skipped where the platform forbids it)."""
         if not text or self.blocked or not self.window_open:
             return
-        bot = self.env.ref("base.user_root")
-        message = self.env["messenger.message"].sudo().create({
-            "conversation_id": self.id, "direction": "out", "state": "queued", "author_id": bot.id,
-            "body": text, "content_type": "text"})
-        message._post_to_chatters()
-        message._trigger_sender()
+        self._queue_bot_text(text)
 
     # ------------------------------------------------------------------
     # Enforcement before anything is queued

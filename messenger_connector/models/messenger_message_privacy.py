@@ -10,7 +10,7 @@ class MessengerMessage(models.Model):
     chatter_message_ids = fields.Many2many(
         "mail.message", "messenger_message_chatter_rel", "messenger_message_id", "mail_message_id",
         string="Chatter Copies", readonly=True, copy=False)
-    legal_hold = fields.Boolean(tracking=False, copy=False, help="Kept whatever the retention policies say.")
+    legal_hold = fields.Boolean(copy=False, help="Kept whatever the retention policies say.")
     legal_hold_reason = fields.Char(copy=False)
     anonymized = fields.Boolean(readonly=True, copy=False)
 
