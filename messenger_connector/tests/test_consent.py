@@ -131,3 +131,4 @@ class TestConsent(MessengerCase):
         applicant = self.env["hr.applicant"].create({"candidate_id": candidate.id})
         self.assertEqual(lead.messenger_consent_ids, conversation.consent_ids)
         self.assertEqual(applicant.messenger_consent_ids, conversation.consent_ids)
+        self.assertEqual(candidate.messenger_consent_ids, conversation.consent_ids)
