@@ -57,9 +57,6 @@ class MessengerConversation(models.Model):
     review_reason = fields.Char(readonly=True)
     blocked = fields.Boolean(
         readonly=True, tracking=True, help="The person blocked the bot: nothing can be sent.")
-    marketing_opt_out = fields.Boolean(
-        "Marketing Opt-out", readonly=True, tracking=True,
-        help="The person asked the platform to stop marketing messages.")
     lead_id = fields.Many2one("crm.lead", "Lead", index="btree_not_null", ondelete="set null", tracking=True)
     candidate_id = fields.Many2one("hr.candidate", "Candidate", index="btree_not_null", ondelete="set null",
                                    tracking=True)
@@ -489,19 +486,6 @@ class MessengerConversation(models.Model):
             "type": "ir.actions.act_window", "res_model": "crm.lead", "res_id": lead.id,
             "view_mode": "form", "views": [(False, "form")],
         }
-
-    def _apply_platform_event(self, event):
-        """Opt-out/opt-in and block/unblock events of the platform, noted in the chatter."""
-        self.ensure_one()
-        changes = {
-            prov.OPT_OUT: ("marketing_opt_out", True, _("The person stopped marketing messages on the platform.")),
-            prov.OPT_IN: ("marketing_opt_out", False, _("The person resumed marketing messages on the platform.")),
-            prov.BLOCK: ("blocked", True, _("The person blocked the bot.")),
-            prov.UNBLOCK: ("blocked", False, _("The person unblocked the bot.")),
-        }
-        field, value, note = changes[event.kind]
-        self.write({field: value})
-        self.message_post(body=note, message_type="notification", subtype_xmlid="mail.mt_note")
 
     # ------------------------------------------------------------------
     # Outbound

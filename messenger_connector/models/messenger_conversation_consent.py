@@ -70,6 +70,7 @@ class MessengerConversation(models.Model):
         return super()._on_inbound(message)
 
     def _apply_platform_event(self, event):
+        """The platform's opt-out/opt-in and block/unblock events (an unblock is no opt-in)."""
         self.ensure_one()
         evidence = _("Platform event: %(kind)s", kind=event.kind)
         if event.kind == prov.OPT_OUT:
@@ -79,16 +80,16 @@ class MessengerConversation(models.Model):
         elif event.kind == prov.BLOCK:
             self.blocked = True
             self._opt_out(ALL_PURPOSES, "platform", evidence=evidence, confirm=False)
-        if event.kind != prov.BLOCK:
-            return super()._apply_platform_event(event)
+        elif event.kind == prov.UNBLOCK:
+            self.blocked = False
+            self.message_post(body=_("The person unblocked the bot (their opt-out stays until they opt in)."),
+                              message_type="notification", subtype_xmlid="mail.mt_note")
 
     def _opt_out(self, purposes, source, evidence=None, message=None, reason=None, confirm=True):
         """Record an opt-out at once, blacklist the number, and confirm once where the platform allows."""
         self.ensure_one()
         self.env["messenger.consent"]._record(self, purposes, "opt_out", source, evidence=evidence,
                                               message=message, reason=reason)
-        if "marketing" in purposes:
-            self.marketing_opt_out = True
         self._blacklist("_add", _("Messenger opt-out (%s)", source))
         self.message_post(body=_("Opted out of %(purposes)s messages (%(origin)s).",
                                  purposes=", ".join(purposes), origin=source),
@@ -100,8 +101,6 @@ class MessengerConversation(models.Model):
         self.ensure_one()
         self.env["messenger.consent"]._record(self, purposes, "opt_in", source, evidence=evidence,
                                               message=message, reason=reason)
-        if "marketing" in purposes:
-            self.marketing_opt_out = False
         if not any(self._consent_state(p) == "opt_out" for p in ALL_PURPOSES):
             self._blacklist("_remove", _("Messenger opt-in (%s)", source))
         self.message_post(body=_("Opted in to %(purposes)s messages (%(origin)s).",

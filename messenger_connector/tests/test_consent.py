@@ -90,7 +90,6 @@ class TestConsent(MessengerCase):
         self.receive(self.wa_account, fakes.wa_payload(field="user_preferences", value_extra={
             "user_preferences": [fakes.wa_preference("32470000400", "stop", timestamp=1732000000)]}))
         self.assertEqual(conversation.consent_marketing, "opt_out")
-        self.assertTrue(conversation.marketing_opt_out)
         self.assertTrue(self.blacklisted("+32470000400"))
         entry = conversation.consent_ids[0]
         self.assertEqual((entry.source, entry.purpose), ("platform", "marketing"))
