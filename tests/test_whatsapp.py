@@ -710,3 +710,11 @@ def test_bad_success_answer(wa, wa_fake):
     with pytest.raises(ProviderError) as info:
         wa.send_text(WA_ID, "hi")
     assert (info.value.kind, info.value.code) == (PERMANENT, "bad_response")
+
+
+@pytest.mark.parametrize("field", ["id", "from"])
+def test_empty_required_ids_are_malformed(wa, field):
+    message = fakes.wa_message("111", "text", {"body": "a"}, wamid="m1")
+    message[field] = " "
+    with pytest.raises(MalformedError):
+        wa.parse(fakes.body_bytes(fakes.wa_payload(messages=[message])))

@@ -46,6 +46,9 @@ class MessengerAccount(models.Model):
         "Send Attempts", default=5,
         help="How many times a temporarily failing message is tried before it is marked failed.",
     )
+    rate_limit = fields.Integer(
+        "Sends per Second", help="How fast the sender may send for this account. 0: the platform's default "
+                                 "(WhatsApp 80 per phone number, Telegram 30 per bot).")
     retry_delay = fields.Integer(
         "First Retry Delay (s)", default=30,
         help="Delay before the first retry; it doubles at each attempt (the platform's retry-after "

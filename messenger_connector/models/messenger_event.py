@@ -1,5 +1,14 @@
+import dataclasses
+import functools
 import logging
 import threading
+import time
+
+from psycopg2 import errors as pg_errors
+
+from odoo import sql_db
+from odoo.addons.base.models.ir_cron import ODOO_NOTIFY_FUNCTION
+from odoo.tools import SQL
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
@@ -11,6 +20,59 @@ _logger = logging.getLogger(__name__)
 PROCESS_BATCH = 200
 #: automatic attempts of a failing event before it waits for a person (Reprocess button or redelivery)
 MAX_AUTO_ATTEMPTS = 3
+#: one call of the processing cron works through batches for at most this long (Odoo calls it again at once
+#: while events remain, and the call re-triggers the cron so that it never waits for its 5-minute interval)
+PROCESS_RUN_SECONDS = 30
+#: processed events are committed together every COMMIT_EVERY events or COMMIT_SECONDS, whichever comes first:
+#: each event still has its own savepoint (a failure is kept and blocks nothing), and a crash before the commit
+#: rolls the whole group back, chatter posts included, so that it is processed again, once.
+COMMIT_EVERY = 25
+COMMIT_SECONDS = 0.5
+
+#: per process: a cursor on the "postgres" database used to wake the cron workers (see _notify_cron_workers)
+_NOTIFY = {"cursor": None}
+_NOTIFY_LOCK = threading.Lock()
+
+
+def _notify_cron_workers(dbname):
+    """NOTIFY the cron workers that a job is ready, like ir.cron._notifydb, on a connection kept open.
+
+    Odoo's _notifydb opens a new PostgreSQL connection for every notification (connections to "postgres" are
+    never pooled): on the webhook path that was a connection set-up (and a backend fork on the server) per
+    request, 40% of the request time. The cron workers LISTEN on the "postgres" database, so the NOTIFY must
+    be sent there; one connection per process is kept for it, and reopened when it broke.
+    """
+    query = SQL("SELECT %s('cron_trigger', %s)", SQL.identifier(ODOO_NOTIFY_FUNCTION), dbname)
+    with _NOTIFY_LOCK:
+        for attempt in (1, 2):
+            cursor = _NOTIFY["cursor"]
+            try:
+                if cursor is None or cursor.closed:
+                    cursor = _NOTIFY["cursor"] = sql_db.db_connect("postgres").cursor()
+                cursor.execute(query)
+                cursor.commit()
+                return
+            except Exception:  # noqa: BLE001 - a broken connection: drop it, retry once on a new one
+                _NOTIFY["cursor"] = None
+                try:
+                    cursor.close()
+                except Exception:  # noqa: BLE001
+                    pass
+                if attempt == 2:
+                    _logger.warning("Could not wake the cron workers (they poll every minute)", exc_info=True)
+
+
+def _without_nul(value):
+    """PostgreSQL text cannot hold NUL: remove it from every string of a normalized event (in place)."""
+    if dataclasses.is_dataclass(value):
+        for field in dataclasses.fields(value):
+            item = getattr(value, field.name)
+            if isinstance(item, str):
+                if "\x00" in item:
+                    setattr(value, field.name, item.replace("\x00", ""))
+            elif dataclasses.is_dataclass(item):
+                _without_nul(item)
+    return value
 
 
 def _auto_commit():
@@ -52,18 +114,27 @@ class MessengerEvent(models.Model):
         """Store one delivery once; return True when new, False for a duplicate.
 
         INSERT ... ON CONFLICT DO NOTHING makes two concurrent deliveries of the same key store one row
-        without raising (a concurrent insert seen under REPEATABLE READ raises a serialization failure,
-        which Odoo's request retry turns into a second, clean attempt that finds the duplicate).
+        without raising. Under REPEATABLE READ (every Odoo cursor) the second one raises a serialization
+        failure instead when the first committed after its snapshot was taken: that failure proves the row
+        is there, committed, so it is a duplicate too. Answering it at once (instead of letting Odoo retry
+        the whole request after a random sleep of up to 2 s, which also found the body already consumed)
+        keeps the answer fast and never refuses a valid redelivery.
         """
         uid = self.env.uid
-        self.env.cr.execute("""
-            INSERT INTO messenger_event (account_id, company_id, key, body, state, attempts,
-                                         create_uid, write_uid, create_date, write_date)
-            VALUES (%s, %s, %s, %s, 'pending', 0, %s, %s, now() at time zone 'UTC', now() at time zone 'UTC')
-            ON CONFLICT (account_id, key) DO NOTHING
-            RETURNING id
-        """, (account.id, account.company_id.id, key, body, uid, uid))
-        return bool(self.env.cr.fetchone())
+        try:
+            with self.env.cr.savepoint(flush=False):
+                self.env.cr.execute("""
+                    INSERT INTO messenger_event (account_id, company_id, key, body, state, attempts,
+                                                 create_uid, write_uid, create_date, write_date)
+                    VALUES (%s, %s, %s, %s, 'pending', 0, %s, %s,
+                            now() at time zone 'UTC', now() at time zone 'UTC')
+                    ON CONFLICT (account_id, key) DO NOTHING
+                    RETURNING id
+                """, (account.id, account.company_id.id, key, body, uid, uid))
+                return bool(self.env.cr.fetchone())
+        except pg_errors.SerializationFailure:
+            _logger.info("Messenger delivery %s of account %s stored concurrently: duplicate", key, account.id)
+            return False
 
     # ------------------------------------------------------------------
     # Processing (cron)
@@ -71,36 +142,66 @@ class MessengerEvent(models.Model):
 
     @api.model
     def _cron_process(self):
-        events = self.search([("state", "=", "pending")], order="id", limit=PROCESS_BATCH)
+        """Process pending events (and retry failed ones) batch after batch for up to PROCESS_RUN_SECONDS."""
+        started = time.monotonic()
+        done = 0
         retry = self.search([("state", "=", "failed"), ("attempts", "<", MAX_AUTO_ATTEMPTS)],
                             order="id", limit=PROCESS_BATCH)
-        (events | retry)._process()
+        retry._process()
+        while time.monotonic() - started < PROCESS_RUN_SECONDS:
+            events = self.search([("state", "=", "pending")], order="id", limit=PROCESS_BATCH)
+            if not events:
+                break
+            events._process()
+            done += len(events)
         remaining = self.search_count([("state", "=", "pending")])
-        self.env["ir.cron"]._notify_progress(done=len(events), remaining=remaining)
+        self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
+        if remaining:
+            # Odoo calls a job reporting progress again at once, but only 10 times in a row; then the cron
+            # worker sleeps until the next trigger or its poll (a minute): trigger ourselves.
+            self._trigger_processing()
 
     def _process(self):
-        """Apply each event in its own savepoint: a failing one keeps its error and blocks nothing."""
+        """Apply each event in its own savepoint: a failing one keeps its error and blocks nothing.
+
+        Commits every COMMIT_EVERY events / COMMIT_SECONDS (see there): one commit per event was a large part
+        of the processing time and bought nothing, a rolled back event is processed again anyway.
+        """
+        last_commit, uncommitted = time.monotonic(), 0
+        providers = {}
         for event in self:
             try:
                 with self.env.cr.savepoint():
-                    info = event._apply()
+                    info = event._apply(providers)
                     event.write({"state": "done", "processed_at": fields.Datetime.now(), "error": False,
                                  "info": info, "attempts": event.attempts + 1})
             except Exception as error:  # noqa: BLE001 - any failure is kept on the event, never lost
+                if self.env.cr.closed:
+                    raise  # the database connection is gone: nothing was stored, the next run redoes it all
                 _logger.warning("Messenger event %s failed: %s", event.id, error, exc_info=True)
                 event.write({"state": "failed", "error": str(error) or repr(error),
                              "attempts": event.attempts + 1})
-            if _auto_commit():
+            uncommitted += 1
+            if _auto_commit() and (uncommitted >= COMMIT_EVERY or time.monotonic() - last_commit >= COMMIT_SECONDS):
                 self.env.cr.commit()
+                last_commit, uncommitted = time.monotonic(), 0
+        if _auto_commit() and uncommitted:
+            self.env.cr.commit()
 
-    def _apply(self):
-        """Parse the stored body and apply every normalized event it carries; return a short summary."""
+    def _apply(self, providers=None):
+        """Parse the stored body and apply every normalized event it carries; return a short summary.
+
+        ``providers``: a dict caching the provider client of each account over a batch.
+        """
         self.ensure_one()
         account = self.account_id
         Conversation = self.env["messenger.conversation"]
         Message = self.env["messenger.message"]
         counts = {}
-        for ev in account._get_provider().parse(self.body.encode()):
+        providers = {} if providers is None else providers
+        provider = providers.get(account.id) or providers.setdefault(account.id, account._get_provider())
+        for ev in provider.parse(self.body.encode()):
+            _without_nul(ev)
             account = self.account_id._route_to(ev.account_ref)
             if not account:
                 ev.kind = f"{ev.kind} for another number ({ev.account_ref})"
@@ -127,4 +228,16 @@ class MessengerEvent(models.Model):
         return True
 
     def _trigger_processing(self):
-        self.env.ref("messenger_connector.ir_cron_process_events").sudo()._trigger()
+        """Make the processing cron run as soon as possible (after this transaction commits).
+
+        What ir.cron._trigger() does (a trigger row, then a NOTIFY after the commit), without its ORM
+        overhead and with a kept connection for the NOTIFY (see _notify_cron_workers): this runs in every
+        webhook request. A trigger created while the cron runs survives that run (the cron only deletes
+        triggers older than its start), so a new event never waits for the cron's interval.
+        """
+        cron = self.env.ref("messenger_connector.ir_cron_process_events")
+        self.env.cr.execute("""
+            INSERT INTO ir_cron_trigger (cron_id, call_at, create_uid, write_uid, create_date, write_date)
+            VALUES (%s, now() at time zone 'UTC', %s, %s, now() at time zone 'UTC', now() at time zone 'UTC')
+        """, (cron.id, self.env.uid, self.env.uid))
+        self.env.cr.postcommit.add(functools.partial(_notify_cron_workers, self.env.cr.dbname))

@@ -1,7 +1,9 @@
 import base64
+import collections
 import datetime
 import logging
 import threading
+import time
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
@@ -12,10 +14,31 @@ _logger = logging.getLogger(__name__)
 
 #: Outbound states only move forward along this order ("failed" is final until a person retries).
 STATE_RANK = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "read": 4}
-#: A message left in "sending" longer than this was interrupted (the sender died mid-call).
+#: A message left in "sending" longer than this was interrupted (the sender died mid-call). Only used when
+#: the sender lock is not ours to hold; under the lock any "sending" row is an interrupted one.
 SENDING_STALE_AFTER = datetime.timedelta(minutes=5)
 MAX_RETRY_DELAY = 3600
 SEND_BATCH = 100
+#: Sends per second when neither the account nor its provider class (``Provider.rate_limit``, from
+#: PROVIDERS.md) says. The sender paces itself at that rate: the platform's cap is a ceiling, never a target.
+DEFAULT_SEND_RATE = 20
+#: One run of the sender cron sends for at most this long, then reports progress and is called again at once
+#: (well below Odoo's limit_time_real of cron workers).
+SEND_RUN_SECONDS = 45
+#: An account answered "slow down" (429 / rate-limit code / 5xx / network) several times in a row: it is
+#: paused for max(retry_after, 1, 2, 4 ... MAX_ACCOUNT_PAUSE seconds); its other messages wait, untouched.
+MAX_ACCOUNT_PAUSE = 60
+#: a pause shorter than this is waited for within the run (even past SEND_RUN_SECONDS); a longer one is handed
+#: over to the messages' next attempt and a cron trigger (a future trigger only fires at the cron worker's next
+#: poll, up to a minute later: measured 59 s of idle sending after a 5-second throttling storm)
+MAX_INLINE_PAUSE = 10
+#: PostgreSQL advisory lock held (session level) by the one sender that runs: under it, a message found in
+#: "sending" was interrupted by a crash, never in flight.
+SENDER_LOCK_KEY = 0x6D63_5345  # "mcSE"
+
+#: end times (time.monotonic) of the last second of calls, per (database, account): this process's memory
+#: of the pace; the database seeds it at the start of every run (another process may have sent just before)
+_SEND_WINDOWS = {}
 
 
 def _auto_commit():
@@ -77,6 +100,11 @@ class MessengerMessage(models.Model):
          "A provider message id is stored once per account."),
     ]
 
+    def _check_access(self, operation):
+        # access follows the conversation, whose access fields are never trusted from the cache
+        self.env["messenger.conversation"].invalidate_model(["access_read", "access_write"])
+        return super()._check_access(operation)
+
     # ------------------------------------------------------------------
     # Chatter
     # ------------------------------------------------------------------
@@ -102,7 +130,7 @@ class MessengerMessage(models.Model):
         return "[%s]" % dict(self._fields["content_type"]._description_selection(self.env)).get(self.content_type)
 
     def _post_to_chatters(self):
-        """Show the message in the conversation's chatter and in its contact's chatter."""
+        """Show the message in the conversation's chatter and in those of its contact, lead and applicant."""
         for message in self:
             conversation = message.conversation_id
             conversation.sudo().last_message_preview = (message.body or "")[:120] or message._content_label()
@@ -118,12 +146,16 @@ class MessengerMessage(models.Model):
             post = conversation.sudo().with_context(mail_create_nosubscribe=True).message_post(
                 body=body, author_id=author, message_type="comment", subtype_xmlid=subtype,
                 attachment_ids=message.attachment_ids.ids)
-            message.mail_message_id = post
-            if conversation.partner_id:
-                conversation.partner_id.sudo().with_context(mail_create_nosubscribe=True).message_post(
+            # The copies are logged notes: no follower notifications (the conversation's post above notifies
+            # its agent), which keeps them cheap (measured by bench/inbound.py).
+            copies = [
+                record.sudo()._message_log(
                     body=conversation._header_markup(message.direction) + body, author_id=author,
-                    message_type="comment", subtype_xmlid="mail.mt_note",
-                    attachment_ids=message.attachment_ids.ids)
+                    message_type="comment", attachment_ids=message.attachment_ids.ids)
+                for record in conversation._chatter_records()]
+            # every chatter copy is remembered, so that retention and erasure can remove the content everywhere
+            message.sudo().write({"mail_message_id": post.id,
+                                  "chatter_message_ids": [(4, m.id) for m in [post, *copies]]})
 
     # ------------------------------------------------------------------
     # Media
@@ -177,45 +209,152 @@ class MessengerMessage(models.Model):
     def _trigger_sender(self, at=None):
         self.env.ref("messenger_connector.ir_cron_send_messages").sudo()._trigger(at)
 
+    def _due_domain(self, exclude_accounts=()):
+        domain = [("direction", "=", "out"), ("state", "=", "queued"),
+                  "|", ("next_attempt_at", "=", False), ("next_attempt_at", "<=", fields.Datetime.now())]
+        if exclude_accounts:
+            domain.append(("account_id", "not in", list(exclude_accounts)))
+        return domain
+
     @api.model
     def _cron_send(self):
-        """Send queued messages that are due; reconcile interrupted sends first."""
-        self._reconcile_interrupted()
-        now = fields.Datetime.now()
-        messages = self.search([
-            ("direction", "=", "out"), ("state", "=", "queued"),
-            "|", ("next_attempt_at", "=", False), ("next_attempt_at", "<=", now),
-        ], order="id", limit=SEND_BATCH)
-        for message in messages:
-            message.with_user(message.author_id or self.env.user)._send_one()
-        remaining = self.search_count([
-            ("direction", "=", "out"), ("state", "=", "queued"),
-            "|", ("next_attempt_at", "=", False), ("next_attempt_at", "<=", fields.Datetime.now())])
-        self.env["ir.cron"]._notify_progress(done=len(messages), remaining=remaining)
+        """Send the queued messages that are due, each account at most at its platform's rate.
+
+        One sender at a time (a PostgreSQL advisory lock, released by a crash with the connection), so that
+        interrupted sends are reconciled first, before anything is sent. The run loops over batches for up to
+        SEND_RUN_SECONDS; an account that is told to slow down is paused (its pending messages wait) while
+        the other accounts go on.
+        """
+        cr = self.env.cr
+        cr.execute("SELECT pg_try_advisory_lock(%s)", [SENDER_LOCK_KEY])
+        if not cr.fetchone()[0]:
+            _logger.info("Another sender is running: this run leaves the queue to it.")
+            return
+        try:
+            self._reconcile_interrupted(stale_after=None)
+            if _auto_commit():
+                cr.commit()
+            self._send_due()
+        finally:
+            cr.execute("SELECT pg_advisory_unlock(%s)", [SENDER_LOCK_KEY])
 
     @api.model
-    def _reconcile_interrupted(self):
+    def _send_due(self):
+        started = time.monotonic()
+        windows, limits, pauses, throttles, done = {}, {}, {}, {}, 0
+        while time.monotonic() - started < SEND_RUN_SECONDS:
+            now = time.monotonic()
+            paused = {account_id for account_id, until in pauses.items() if until > now}
+            messages = self.search(self._due_domain(paused), order="id", limit=SEND_BATCH)
+            if not messages:
+                # Only paused accounts have due messages: wait for the first pause to end, within the run.
+                waiting = paused and self.search_count(self._due_domain(), limit=1)
+                wake = min((pauses[a] for a in paused), default=None)
+                if not waiting or wake - time.monotonic() > MAX_INLINE_PAUSE:
+                    break
+                time.sleep(max(0.0, wake - time.monotonic()))
+                continue
+            for message in messages:
+                if time.monotonic() - started >= SEND_RUN_SECONDS:
+                    break
+                account = message.account_id
+                if pauses.get(account.id, 0) > time.monotonic():
+                    continue
+                if account.id not in windows:
+                    windows[account.id], limits[account.id] = self._send_window(account)
+                window, limit = windows[account.id], limits[account.id]
+                while window and window[0] <= time.monotonic() - 1.0:
+                    window.popleft()
+                if len(window) >= limit:
+                    time.sleep(max(0.0, window[0] + 1.0 - time.monotonic()))
+                    window.popleft()
+                try:
+                    error = message.with_user(message.author_id or self.env.user)._send_one()
+                finally:
+                    # the end of the call: the platform received it before, so the next ``limit`` calls
+                    # spaced one second after these ends can never be more than ``limit`` in its 1-second view
+                    window.append(time.monotonic())
+                done += 1
+                if error is not None and error.retryable:
+                    throttles[account.id] = count = throttles.get(account.id, 0) + 1
+                    pause = max(error.retry_after or 0, min(MAX_ACCOUNT_PAUSE, 2 ** (count - 1)))
+                    pauses[account.id] = time.monotonic() + pause
+                    _logger.info("Messenger account %s paused %ss after %s (%s in a row)",
+                                 account.id, pause, error.code, count)
+                elif error is None:
+                    throttles.pop(account.id, None)
+        self._handover_pauses(pauses)
+        remaining = self.search_count(self._due_domain())
+        self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
+
+    @api.model
+    def _send_window(self, account):
+        """(window deque, limit) of an account: this process's recent calls, plus the database's.
+
+        Another process may have sent for this account just before this run (the lock passes from one
+        sender to the next): every call of the last 3 seconds it recorded counts as if made now.
+        """
+        provider_class = prov.PROVIDERS.get(account.provider)
+        limit = account.rate_limit or getattr(provider_class, "rate_limit", None) or DEFAULT_SEND_RATE
+        window = _SEND_WINDOWS.setdefault((self.env.cr.dbname, account.id), collections.deque())
+        recent = self.sudo().search_count([
+            ("account_id", "=", account.id), ("direction", "=", "out"), ("attempts", ">", 0),
+            ("write_date", ">=", fields.Datetime.now() - datetime.timedelta(seconds=3))])
+        now = time.monotonic()
+        while window and window[0] <= now - 1.0:
+            window.popleft()
+        for _i in range(max(0, min(recent, limit) - len(window))):
+            window.append(now)
+        return window, limit
+
+    @api.model
+    def _handover_pauses(self, pauses):
+        """Accounts still paused at the end of the run: their due messages wait for the end of the pause."""
+        now = time.monotonic()
+        for account_id, until in pauses.items():
+            if until <= now:
+                continue
+            at = fields.Datetime.now() + datetime.timedelta(seconds=until - now)
+            due = self.search(self._due_domain() + [("account_id", "=", account_id)])
+            if due:
+                due.write({"next_attempt_at": at})
+                self._trigger_sender(at)
+
+    @api.model
+    def _reconcile_interrupted(self, stale_after=SENDING_STALE_AFTER):
         """A message still "sending" after a crash may have reached the person: never resend it blindly.
 
-        The platforms offer no look-up by our own id, so such a message is marked failed with a reason that
-        asks a person to check the conversation before using Retry.
+        The intent ("sending", committed) is recorded before the platform is called and the outcome right
+        after; a message found in between was interrupted. The platforms offer no look-up by our own id, so
+        such a message is marked failed with a reason that asks a person to check the conversation before
+        using Retry. ``stale_after=None``: every "sending" message (the caller holds the sender lock, so none
+        is in flight).
         """
-        stale = self.search([
-            ("state", "=", "sending"), ("write_date", "<", fields.Datetime.now() - SENDING_STALE_AFTER)])
+        domain = [("state", "=", "sending")]
+        if stale_after is not None:
+            domain.append(("write_date", "<", fields.Datetime.now() - stale_after))
+        stale = self.search(domain)
         stale.write({
             "state": "failed", "failed_at": fields.Datetime.now(), "error_code": "interrupted",
             "error_message": _("Sending was interrupted: the message may or may not have been delivered. "
                                "Check with the person before retrying."),
         })
+        if stale:
+            _logger.warning("Messenger messages %s were interrupted while sending: marked failed, not resent",
+                            stale.ids)
         return stale
 
     def _send_one(self):
-        """Send one queued message: record the intent, call the platform, record the result."""
+        """Send one queued message: record the intent, call the platform, record the result.
+
+        Return the ProviderError of a failed call (already applied), None when sent.
+        """
         self.ensure_one()
         self.write({"state": "sending", "attempts": self.attempts + 1})
         if _auto_commit():
             self.env.cr.commit()  # the intent is durable before the platform sees the message
         conversation = self.conversation_id
+        failure = None
         try:
             provider = self.account_id._get_provider()
             if self.content_type == "template":
@@ -230,6 +369,7 @@ class MessengerMessage(models.Model):
             else:
                 result = provider.send_text(conversation.external_user_id, self.body)
         except prov.ProviderError as error:
+            failure = error
             self._handle_send_error(error)
         else:
             self.write({
@@ -238,6 +378,7 @@ class MessengerMessage(models.Model):
             })
         if _auto_commit():
             self.env.cr.commit()
+        return failure
 
     def _handle_send_error(self, error):
         """Apply the one retry policy of every channel to a classified platform error."""

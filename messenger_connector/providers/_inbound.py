@@ -67,6 +67,8 @@ def _get(container, key, types, required):
         return None
     if isinstance(value, bool) and bool not in types or not isinstance(value, types):
         raise MalformedError(f"{key!r} has the wrong type")
+    if required and isinstance(value, str) and not value.strip():
+        raise MalformedError(f"{key!r} is empty")
     return value
 
 

@@ -156,6 +156,8 @@ class Provider:
     window_hours: typing.Optional[int] = None
     #: maximum size of a webhook body we accept (bytes)
     max_body_size = 1024 * 1024
+    #: sends per second the platform accepts for one account (phone number, bot); None: unknown
+    rate_limit = None
     #: whether the platform sends delivery/read receipts
     has_receipts = False
     #: whether the platform supports template messages outside the window

@@ -44,6 +44,7 @@ class TelegramProvider(_http.HttpProvider):
     name = "telegram"
     default_base_url = "https://api.telegram.org"
     window_hours = None
+    rate_limit = 30  # PROVIDERS.md: ~30 msg/s bulk per bot
     secret_keys = ("bot_token", "secret_token")
     max_media_bytes = 20 * _http.MEGABYTE
 

@@ -45,6 +45,7 @@ class WhatsAppProvider(_http.HttpProvider):
     name = "whatsapp"
     default_base_url = "https://graph.facebook.com"
     window_hours = 24
+    rate_limit = 80  # PROVIDERS.md: 80 msg/s per phone number by default
     has_receipts = True
     has_templates = True
     secret_keys = ("access_token", "app_secret", "verify_token")

@@ -106,7 +106,7 @@ class MessengerCompose(models.TransientModel):
         vals = {link: record.id}
         if record._name == "hr.applicant":
             vals["candidate_id"] = record.candidate_id.id
-        if any(conversation[f] != v for f, v in vals.items() if f == link):
+        if conversation[link].id != record.id:
             conversation.write(vals)
         return conversation
 

@@ -41,10 +41,10 @@ class MessengerDataRequest(models.TransientModel):
             request.conversation_ids = conversations
             request.message_count = len(conversations.message_ids)
             request.consent_count = len(request._consents(conversations))
-            lines = [_("Conversation %(name)s: %(reason)s", name=c.name, reason=c.legal_hold_reason)
+            lines = [self.env._("Conversation %(name)s: %(reason)s", name=c.name, reason=c.legal_hold_reason)
                      for c in conversations.filtered("legal_hold")]
-            lines += [_("Message of %(date)s in %(name)s: %(reason)s", date=m.create_date, name=m.conversation_id.name,
-                        reason=m.legal_hold_reason)
+            lines += [self.env._("Message of %(date)s in %(name)s: %(reason)s", date=m.create_date,
+                                 name=m.conversation_id.name, reason=m.legal_hold_reason)
                       for m in conversations.message_ids.filtered("legal_hold")]
             request.holds = "\n".join(lines) or False
 

@@ -1,0 +1,423 @@
+#!/usr/bin/env python3
+"""Hostile input: a generated corpus of at least 10,000 bad requests per provider, posted to a real Odoo 18.
+
+Per provider (WhatsApp Cloud API, Telegram), seeded and reproducible:
+
+- ``valid``: well-formed, authenticated deliveries (stored once, 200), then ``replayed`` byte for byte (200,
+  nothing stored again);
+- ``unsigned``: no / wrong / truncated / other-body signature or secret token (403);
+- ``malformed``: random bytes, truncated JSON, invalid UTF-8, non-object JSON, NaN, empty... signed (400);
+- ``wrong type``: a valid payload with one value anywhere replaced by a value of another type, signed;
+  the provider decides: refused (400) or accepted as something it stores and processes (200);
+- ``deeply nested``: nesting of 50 to 100,000 levels, whole body or inside a field, signed;
+- ``oversized``: over 1 MiB with a declared length, chunked without a length, form-encoded, or a huge declared
+  length; also hostile webhook keys (NUL, too long).
+
+Checked: no answer is a 5xx (or a dropped connection before any answer, except after a 413 when the server
+closes a socket the client is still writing to); nothing is stored for a non-200 answer; every stored event
+is processed without crashing the processor (done, or failed with its error kept).
+
+    python3 bench/hostile.py                   # >= 10,000 per provider
+    python3 bench/hostile.py --per-provider 1000
+"""
+import argparse
+import collections
+import copy
+import json
+import random
+import socket
+import sys
+import threading
+import time
+
+import _common as c
+
+F = c.fakes
+PROVIDERS = c.fakes  # noqa: F841 (fakes and the providers come from the same package)
+from messenger_connector.providers import TelegramProvider, WhatsAppProvider  # noqa: E402
+
+SETUP_TG = """
+account = env["messenger.account"].create({"name": "Bench Telegram", "provider": "telegram",
+    "api_base_url": "http://127.0.0.1:9", "tg_bot_token": %(token)r, "tg_secret_token": %(secret)r})
+env.cr.commit()
+emit({"id": account.id, "key": account.webhook_key})
+"""
+
+WRONG_VALUES = [None, True, False, 0, -1, 2 ** 70, -2 ** 63, 1.5, float("1e308"), "", "x", "x" * 5000, "\u0000",
+                "\ud7ff\ue000", [], [1, "a"], {}, {"a": 1}, [[[]]], "2024-01-01", "NaN", "-1", "99999999999999999999"]
+
+
+def nested(depth, kind="list"):
+    if kind == "list":
+        return "[" * depth + "]" * depth
+    return '{"a":' * depth + "1" + "}" * depth
+
+
+def paths(value, prefix=()):
+    """Every path (tuple of keys/indexes) inside a JSON value."""
+    yield prefix
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from paths(item, prefix + (key,))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from paths(item, prefix + (index,))
+
+
+def replace(value, path, new):
+    value = copy.deepcopy(value)
+    if not path:
+        return new
+    target = value
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = new
+    return value
+
+
+class Corpus:
+    """Items (category, body bytes, headers, path) for one provider."""
+
+    def __init__(self, provider_name, seed, size):
+        self.name = provider_name
+        self.rng = random.Random(seed)
+        self.size = size
+        self.items = []
+        self.counter = 0
+
+    # provider specifics
+    def valid_payload(self):
+        self.counter += 1
+        n = self.counter
+        if self.name == "whatsapp":
+            kind = n % 4
+            wa_id = f"3246{5000000 + n % 300:07d}"
+            if kind == 0:
+                return F.wa_text_payload(wa_id, f"hostile valid {n}", wamid=f"wamid.HOST{n:07d}",
+                                         phone_number_id=c.WA_PHONE_ID)
+            if kind == 1:
+                return F.wa_payload(messages=[F.wa_message(wa_id, "location", {"latitude": 50.8, "longitude": 4.3,
+                                                                                "name": f"Place {n}"},
+                                                           wamid=f"wamid.HOSTL{n:07d}")],
+                                    contacts=[F.wa_contact(wa_id)], phone_number_id=c.WA_PHONE_ID)
+            if kind == 2:
+                return F.wa_payload(statuses=[F.wa_status(f"wamid.OUT{n}", "delivered", wa_id)],
+                                    phone_number_id=c.WA_PHONE_ID)
+            return F.wa_payload(messages=[F.wa_message(wa_id, "interactive", {
+                "type": "button_reply", "button_reply": {"id": f"b{n}", "title": "Yes"}}, wamid=f"wamid.HOSTB{n:07d}")],
+                contacts=[F.wa_contact(wa_id)], phone_number_id=c.WA_PHONE_ID)
+        update_id = 700000000 + n
+        if n % 3 == 0:
+            return F.tg_callback_update(update_id, f"data{n}", chat_id=880000 + n % 300)
+        if n % 3 == 1:
+            return F.tg_member_update(update_id, "kicked" if n % 2 else "member", chat_id=880000 + n % 300)
+        return F.tg_update(update_id, text=f"hostile valid {n}", chat_id=880000 + n % 300, first_name="Hostile")
+
+    def headers(self, body, good=True):
+        if self.name == "whatsapp":
+            return c.wa_headers(body, c.APP_SECRET if good else "wrong-secret")
+        return {"Content-Type": "application/json",
+                "X-Telegram-Bot-Api-Secret-Token": c.TG_SECRET if good else "wrong-secret"}
+
+    def add(self, category, body, headers=None, path=None, mode="post"):
+        if isinstance(body, str):
+            body = body.encode("utf-8", "surrogatepass")
+        self.items.append({"category": category, "body": body,
+                           "headers": self.headers(body) if headers is None else headers,
+                           "path": path, "mode": mode})
+
+    def build(self):
+        size, rng = self.size, self.rng
+        share = {"valid": 0.05, "replayed": 0.05, "unsigned": 0.10, "malformed": 0.15, "oversized": 0.02,
+                 "nested": 0.08, "wrong type": 0.55}
+        valid = [F.body_bytes(self.valid_payload()) for _ in range(int(size * share["valid"]))]
+        for body in valid:
+            self.add("valid", body)
+        for _ in range(int(size * share["replayed"])):
+            self.add("replayed", rng.choice(valid))
+        self._unsigned(int(size * share["unsigned"]), valid)
+        self._malformed(int(size * share["malformed"]), valid)
+        self._oversized(int(size * share["oversized"]))
+        self._nested(int(size * share["nested"]))
+        self._wrong_types(size - len(self.items))
+        # valid first (so that replays are replays), the rest shuffled
+        head, tail = self.items[:len(valid)], self.items[len(valid):]
+        rng.shuffle(tail)
+        self.items = head + tail
+        return self.items
+
+    def _unsigned(self, n, valid):
+        rng = self.rng
+        for i in range(n):
+            body = F.body_bytes(self.valid_payload())
+            variant = i % 7
+            if self.name == "whatsapp":
+                good = F.wa_signature(body, c.APP_SECRET)
+                header = [None, "sha256=", "sha256=" + "0" * 64, good[:-1], good + "00", "sha1=" + good[7:47],
+                          F.wa_signature(rng.choice(valid), c.APP_SECRET)][variant]
+                headers = {"Content-Type": "application/json"}
+                if header is not None:
+                    headers["X-Hub-Signature-256" if variant != 5 else "X-Hub-Signature"] = header
+            else:
+                # (no leading/trailing blanks: HTTP strips them from header values, " secret" IS the secret)
+                token = [None, "", "wrong", c.TG_SECRET[:-1], c.TG_SECRET + "x", c.TG_SECRET.upper(),
+                         c.TG_SECRET[::-1]][variant]
+                headers = {"Content-Type": "application/json"}
+                if token is not None:
+                    headers["X-Telegram-Bot-Api-Secret-Token"] = token
+            self.add("unsigned", body, headers=headers)
+
+    def _malformed(self, n, valid):
+        rng = self.rng
+        fixed = [b"", b" ", b"null", b"[]", b"1", b'"x"', b"true", b"{", b"}", b"{]", b"\xef\xbb\xbf{}", b"\xff\xfe",
+                 b"{\"a\": NaN}", b"{\"a\": Infinity}", b"{'a': 1}", b"\x00" * 10, b"{}" * 3, b"[{}]"]
+        for i in range(n):
+            if i < len(fixed):
+                body = fixed[i]
+            else:
+                base = rng.choice(valid)
+                choice = i % 5
+                if choice == 0:
+                    body = base[:rng.randrange(1, len(base))]
+                elif choice == 1:
+                    body = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300)))
+                elif choice == 2:
+                    pos = rng.randrange(len(base))
+                    body = base[:pos] + bytes([rng.choice([0x80, 0xC0, 0xFF, 0xED])]) + base[pos:]
+                elif choice == 3:
+                    body = base.replace(b":", b"=", 1)
+                else:
+                    body = json.dumps([json.loads(base)]).encode()
+            self.add("malformed", body)
+
+    def _oversized(self, n):
+        limit = 1024 * 1024
+        for i in range(n):
+            variant = i % 4
+            filler = "x" * (limit + 10 + i)
+            if self.name == "whatsapp":
+                body = F.body_bytes(F.wa_text_payload("32460000001", filler, wamid=f"wamid.BIG{i}",
+                                                      phone_number_id=c.WA_PHONE_ID))
+            else:
+                body = F.body_bytes(F.tg_update(900000000 + i, text=filler))
+            if variant == 0:
+                self.add("oversized", body)
+            elif variant == 1:
+                self.add("oversized", body, mode="chunked")
+            elif variant == 2:
+                self.add("oversized", b"a=" + b"x" * (limit + 10), mode="post",
+                         headers={**self.headers(b""), "Content-Type": "application/x-www-form-urlencoded"})
+            else:
+                self.add("oversized", b"{}", mode="huge-length")
+
+    def _nested(self, n):
+        rng = self.rng
+        for i in range(n):
+            depth = rng.choice([50, 500, 990, 1000, 5000, 100000])
+            kind = rng.choice(["list", "dict"])
+            if i % 2 == 0:
+                body = nested(depth, kind)
+            else:
+                payload = self.valid_payload()
+                marker = "__NESTED__"
+                path = rng.choice([p for p in paths(payload) if p])
+                body = json.dumps(replace(payload, path, marker), separators=(",", ":")).replace(
+                    json.dumps(marker), nested(depth, kind))
+            self.add("nested", body)
+
+    def _wrong_types(self, n):
+        rng = self.rng
+        seen = set()
+        while n > 0:
+            payload = self.valid_payload()
+            candidates = [p for p in paths(payload) if p]
+            path = rng.choice(candidates)
+            value = rng.choice(WRONG_VALUES)
+            mutated = replace(payload, path, value)
+            if rng.random() < 0.2:  # a second mutation
+                second = rng.choice([p for p in paths(mutated) if p])
+                try:
+                    mutated = replace(mutated, second, rng.choice(WRONG_VALUES))
+                except (TypeError, KeyError, IndexError):
+                    pass
+            body = json.dumps(mutated, separators=(",", ":")).encode()
+            if body in seen:
+                continue
+            seen.add(body)
+            self.add("wrong type", body, path=".".join(map(str, path)))
+            n -= 1
+
+
+def raw_post(url, item, timeout=30):
+    """POST with a raw socket (chunked bodies, lying lengths); (status or error name)."""
+    host, port, path = c._split(url)
+    body, headers = item["body"], dict(item["headers"])
+    lines = [f"POST {path} HTTP/1.1", f"Host: {host}:{port}", "Connection: close"]
+    if item["mode"] == "chunked":
+        lines.append("Transfer-Encoding: chunked")
+        chunk = 65536
+        payload = b"".join(b"%x\r\n" % len(body[i:i + chunk]) + body[i:i + chunk] + b"\r\n"
+                           for i in range(0, len(body), chunk)) + b"0\r\n\r\n"
+    elif item["mode"] == "huge-length":
+        lines.append("Content-Length: 10000000000")
+        payload = body
+    else:
+        lines.append(f"Content-Length: {len(body)}")
+        payload = body
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sent_all = True
+        try:
+            sock.sendall(request)
+        except OSError:
+            sent_all = False
+        try:
+            data = b""
+            while b"\r\n" not in data:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        except OSError as exc:
+            return ("reset-before-answer" if not sent_all or item["category"] == "oversized"
+                    else type(exc).__name__)
+    if not data:
+        return "closed-without-answer"
+    return int(data.split(b" ", 2)[1])
+
+
+def post_corpus(url, items, concurrency):
+    answers = [None] * len(items)
+    lock = threading.Lock()
+    cursor = iter(range(len(items)))
+
+    def worker():
+        while True:
+            with lock:
+                index = next(cursor, None)
+            if index is None:
+                return
+            try:
+                answers[index] = raw_post(url, items[index])
+            except OSError as exc:
+                answers[index] = type(exc).__name__
+
+    # valid ones first, sequentially enough that the replays find them stored
+    n_valid = sum(1 for item in items if item["category"] == "valid")
+    for index in range(n_valid):
+        answers[index] = raw_post(url, items[index])
+    cursor = iter(range(n_valid, len(items)))
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answers
+
+
+def delivery_key(provider, body):
+    try:
+        provider.parse(body)
+        return provider.delivery_key(body)
+    except Exception:  # noqa: BLE001 - a body the provider refuses has no key
+        return None
+
+
+def run_provider(name, args, server, db, account):
+    corpus = Corpus(name, seed=args.seed + (0 if name == "whatsapp" else 1), size=args.per_provider)
+    items = corpus.build()
+    url = f"{server.url}/messenger/webhook/{account['key']}"
+    provider = (WhatsAppProvider({"app_secret": c.APP_SECRET}) if name == "whatsapp"
+                else TelegramProvider({"secret_token": c.TG_SECRET}))
+    before = {row[0] for row in c.sql(db, "SELECT key FROM messenger_event WHERE account_id = %s", [account["id"]])}
+    started = time.perf_counter()
+    answers = post_corpus(url, items, args.concurrency)
+    seconds = time.perf_counter() - started
+    # hostile keys on the URL itself
+    extra = {}
+    for key in ["%00" + account["key"], account["key"] + "%00", "k" * 5000, "..%2F..%2Fetc", "%ff%fe", "a b"]:
+        try:
+            extra[key[:12]] = raw_post(f"{server.url}/messenger/webhook/{key}", {
+                "body": b"{}", "headers": {"Content-Type": "application/json"}, "mode": "post", "category": "key"})
+        except OSError as exc:
+            extra[key[:12]] = type(exc).__name__
+    stored = {row[0] for row in c.sql(db, "SELECT key FROM messenger_event WHERE account_id = %s", [account["id"]])} - before
+    by_category = collections.defaultdict(collections.Counter)
+    accepted_keys, refused_keys = set(), set()
+    for item, answer in zip(items, answers):
+        by_category[item["category"]][answer] += 1
+        key = delivery_key(provider, item["body"]) if answer == 200 or item["category"] == "wrong type" else None
+        if answer == 200 and key:
+            accepted_keys.add(key)
+        elif key:
+            refused_keys.add(key)
+    five_xx = sum(n for counter in by_category.values() for a, n in counter.items() if isinstance(a, int) and a >= 500)
+    five_xx += sum(1 for a in extra.values() if isinstance(a, int) and a >= 500)
+    dropped = sum(n for cat, counter in by_category.items() for a, n in counter.items()
+                  if not isinstance(a, int) and not (cat == "oversized" and a == "reset-before-answer"))
+    stored_from_refused = len(stored & (refused_keys - accepted_keys))
+    stored_unexplained = len(stored - accepted_keys)
+    wrong_200 = sum(n for cat, counter in by_category.items() for a, n in counter.items()
+                    if a == 200 and cat in ("unsigned", "malformed", "oversized"))
+    replay_ok = by_category["replayed"].get(200, 0) == sum(by_category["replayed"].values())
+    return {"provider": name, "requests": len(items) + len(extra), "seconds": seconds, "by_category": by_category,
+            "extra": extra, "five_xx": five_xx, "dropped": dropped, "stored": len(stored),
+            "stored_from_refused": stored_from_refused, "stored_unexplained": stored_unexplained,
+            "wrong_200": wrong_200, "replay_ok": replay_ok}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--per-provider", type=int, default=10000)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=20241124)
+    parser.add_argument("--port", type=int, default=8096)
+    args = parser.parse_args()
+    c.free_port_check(args.port)
+    db = c.fresh_db("bench_hostile")
+    wa = c.setup_wa_account(db)
+    tg = c.shell(db, SETUP_TG % {"token": c.TG_TOKEN, "secret": c.TG_SECRET})
+    results = []
+    with c.OdooServer(db, args.port, workers=4, cron=1, name="hostile") as server:
+        for name, account in (("whatsapp", wa), ("telegram", tg)):
+            c.log(f"{name}: posting the corpus ...")
+            results.append(run_provider(name, args, server, db, account))
+        c.sql("postgres", "SELECT pg_notify('cron_trigger', %s)", [db])
+        deadline = time.time() + 600
+        while time.time() < deadline and c.sql(db, "SELECT 1 FROM messenger_event WHERE state = 'pending' LIMIT 1"):
+            time.sleep(0.5)
+        events = dict(c.sql(db, "SELECT state, count(*) FROM messenger_event GROUP BY state"))
+        errors = c.sql(db, "SELECT left(error, 160), count(*) FROM messenger_event WHERE state = 'failed' "
+                           "GROUP BY 1 ORDER BY 2 DESC LIMIT 5")
+    log_500 = sum(1 for line in open(server.logfile, errors="replace")
+                  if "Exception during request handling" in line)
+
+    print(f"\nHostile corpus (seed {args.seed}), Odoo prefork --workers=4. Machine: {c.machine()}\n")
+    categories = ["valid", "replayed", "unsigned", "malformed", "wrong type", "nested", "oversized"]
+    rows = []
+    for r in results:
+        for category in categories:
+            counter = r["by_category"][category]
+            rows.append([r["provider"], category, sum(counter.values()),
+                         ", ".join(f"{k}: {v}" for k, v in sorted(counter.items(), key=lambda kv: str(kv[0])))])
+        rows.append([r["provider"], "hostile webhook keys", len(r["extra"]),
+                     ", ".join(f"{k!r}: {v}" for k, v in r["extra"].items())])
+    print(c.table(["provider", "category", "requests", "answers"], rows))
+    print()
+    print(c.table(["provider", "requests", "seconds", "5xx", "dropped w/o answer", "200 for invalid",
+                   "stored", "stored from a refused one", "stored not acknowledged", "replays 200"],
+                  [[r["provider"], r["requests"], f"{r['seconds']:.0f}", r["five_xx"], r["dropped"], r["wrong_200"],
+                    r["stored"], r["stored_from_refused"], r["stored_unexplained"], "yes" if r["replay_ok"] else "NO"]
+                   for r in results]))
+    print(f"\nProcessing of what was stored: {events}; failed with errors kept: {errors or 'none'}; "
+          f"requests that crashed (500) in the Odoo log: {log_500}")
+    ok = all(not r["five_xx"] and not r["dropped"] and not r["wrong_200"] and not r["stored_from_refused"]
+             and not r["stored_unexplained"] and r["replay_ok"] for r in results) and not events.get("pending") \
+        and not log_500
+    print("OK" if ok else "FAILED")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""Inbound benchmark: signed WhatsApp webhooks from 1, 8 and 32 concurrent senders against a real Odoo 18.
+
+For each concurrency level, on a fresh database: ``--messages`` distinct text messages from ``--senders``
+people, plus ``--redeliveries`` (a fraction) of them posted a second time, byte for byte (Meta redelivers),
+shuffled. Measured: acknowledged requests per second, ack latency p50/p95/p99 (client side, connect to
+last byte), time until every message is processed and visible in the chatter of its conversation and of
+its contact, peak RSS of the Odoo processes; then checked: nothing lost, nothing doubled.
+
+Then the ceiling of the platform itself: the same number of ``message_post`` calls on the same contacts
+through the same Odoo (``odoo-bin shell`` on the same database, one commit per post like the processing
+cron's one commit per event), and the ratio processed rate / ceiling rate.
+
+    python3 bench/inbound.py                      # 10,000 messages, 500 senders, 10% redeliveries, 1/8/32
+    python3 bench/inbound.py --messages 500 --concurrency 8
+"""
+import argparse
+import random
+import sys
+import threading
+import time
+
+import _common as c
+
+
+def build_corpus(n_messages, n_senders, redeliver, seed, tag):
+    """[(wamid, body bytes, headers)] in posting order: each message once, ``redeliver`` of them twice."""
+    rng = random.Random(seed)
+    senders = [f"3247{1000000 + i:07d}" for i in range(n_senders)]
+    originals = []
+    for i in range(n_messages):
+        wa_id = senders[i % n_senders]
+        wamid = f"wamid.BENCH{tag}{i:07d}"
+        payload = c.fakes.wa_text_payload(wa_id, f"Bench message {i} from {wa_id}: is item {i % 97} in stock?",
+                                          wamid=wamid, name=f"Sender {i % n_senders}",
+                                          phone_number_id=c.WA_PHONE_ID, timestamp=1732000000 + i)
+        body = c.fakes.body_bytes(payload)
+        originals.append((wamid, body, c.wa_headers(body)))
+    order = list(originals)
+    rng.shuffle(order)
+    # Redeliveries: some right after the original (concurrent duplicates), the others later on.
+    for index in rng.sample(range(n_messages), int(n_messages * redeliver)):
+        original = order[index]
+        position = index + 1 + (rng.randrange(3) if rng.random() < 0.3 else rng.randrange(n_messages - index))
+        order.insert(min(position, len(order)), original)
+    return order
+
+
+def post_all(url, corpus, concurrency):
+    """Post the corpus from ``concurrency`` threads; a non-200 answer is retried like Meta does."""
+    latencies, statuses, errors = [], {}, []
+    lock = threading.Lock()
+    cursor = iter(range(len(corpus)))
+
+    def sender():
+        while True:
+            with lock:
+                index = next(cursor, None)
+            if index is None:
+                return
+            _wamid, body, headers = corpus[index]
+            for attempt in range(5):
+                try:
+                    status, _data, seconds = c.http_post(url, body, headers)
+                except OSError as exc:
+                    status, seconds = f"{type(exc).__name__}", None
+                with lock:
+                    statuses[status] = statuses.get(status, 0) + 1
+                    if seconds is not None:
+                        latencies.append(seconds)
+                if status == 200:
+                    break
+                time.sleep(0.2 * (attempt + 1))
+            else:
+                with lock:
+                    errors.append(index)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=sender) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started, latencies, statuses, errors
+
+
+def processed_count(db, account_id):
+    """(messages stored and posted to the chatter, events not yet done)."""
+    (posted,), = c.sql(db, """SELECT count(*) FROM messenger_message
+                               WHERE account_id = %s AND direction = 'in' AND mail_message_id IS NOT NULL""",
+                       [account_id])
+    (pending,), = c.sql(db, "SELECT count(*) FROM messenger_event WHERE account_id = %s AND state != 'done'",
+                        [account_id])
+    return posted, pending
+
+
+def verify(db, account_id, expected_wamids):
+    """Lost / duplicated counts, checked on the messages, the events and both chatters."""
+    rows = c.sql(db, """SELECT external_id, count(*) FROM messenger_message
+                         WHERE account_id = %s AND direction = 'in' GROUP BY external_id""", [account_id])
+    stored = {wamid: count for wamid, count in rows}
+    lost = len(expected_wamids - set(stored))
+    doubled = sum(count - 1 for count in stored.values() if count > 1) + len(set(stored) - expected_wamids)
+    (conv_posts,), = c.sql(db, """SELECT count(*) FROM mail_message m
+                                  WHERE m.model = 'messenger.conversation' AND m.message_type = 'comment'
+                                    AND m.body LIKE '%%Bench message %%'""")
+    (partner_posts,), = c.sql(db, """SELECT count(*) FROM mail_message m
+                                     WHERE m.model = 'res.partner' AND m.message_type = 'comment'
+                                       AND m.body LIKE '%%Bench message %%'""")
+    (not_done,), = c.sql(db, "SELECT count(*) FROM messenger_event WHERE state != 'done'")
+    (partners,), = c.sql(db, "SELECT count(DISTINCT partner_id) FROM messenger_conversation WHERE account_id = %s",
+                         [account_id])
+    (conversations,), = c.sql(db, "SELECT count(*) FROM messenger_conversation WHERE account_id = %s", [account_id])
+    n = len(expected_wamids)
+    return {"lost": lost, "doubled": doubled, "conv_chatter": conv_posts, "partner_chatter": partner_posts,
+            "chatter_ok": conv_posts == n and partner_posts == n, "events_not_done": not_done,
+            "conversations": conversations, "partners": partners}
+
+
+CEILING = """
+import time
+from odoo.tools import plaintext2html
+partners = env["res.partner"].search([("id", "in", %(partner_ids)r)], order="id")
+n = %(n)d
+started = time.perf_counter()
+for i in range(n):
+    partner = partners[i %% len(partners)]
+    partner.with_context(mail_create_nosubscribe=True).message_post(
+        body=plaintext2html("Ceiling message %%d: is item %%d in stock?" %% (i, i %% 97)), author_id=partner.id,
+        message_type="comment", subtype_xmlid="mail.mt_note")
+    env.cr.commit()
+emit({"seconds": time.perf_counter() - started, "n": n})
+"""
+
+
+def ceiling(db, account_id, n):
+    partner_ids = [row[0] for row in c.sql(db, "SELECT DISTINCT partner_id FROM messenger_conversation "
+                                               "WHERE account_id = %s AND partner_id IS NOT NULL", [account_id])]
+    result = c.shell(db, CEILING % {"partner_ids": partner_ids, "n": n})
+    return result["n"] / result["seconds"], result["seconds"]
+
+
+def run_level(args, concurrency, corpus_tag):
+    db = c.fresh_db(f"bench_inbound_{concurrency}")
+    account = c.setup_wa_account(db)
+    corpus = build_corpus(args.messages, args.senders, args.redeliveries, seed=concurrency, tag=corpus_tag)
+    expected = {wamid for wamid, _b, _h in corpus}
+    server = c.OdooServer(db, args.port, workers=args.workers, name="inbound")
+    with server, c.RssSampler(server) as rss:
+        url = f"{server.url}/messenger/webhook/{account['key']}"
+        c.log(f"{concurrency} senders: posting {len(corpus)} webhooks ({len(expected)} distinct) ...")
+        started = time.perf_counter()
+        post_seconds, latencies, statuses, errors = post_all(url, corpus, concurrency)
+        c.log(f"  posted in {post_seconds:.1f}s {statuses}; waiting for processing ...")
+        deadline = time.perf_counter() + args.timeout
+        while True:
+            posted, pending = processed_count(db, account["id"])
+            if posted >= len(expected) and not pending:
+                break
+            if time.perf_counter() > deadline:
+                c.log(f"  timeout: {posted} processed, {pending} events pending")
+                break
+            time.sleep(0.25)
+        processed_seconds = time.perf_counter() - started
+    check = verify(db, account["id"], expected)
+    c.log(f"  processed in {processed_seconds:.1f}s; {check}")
+    return {
+        "db": db, "account": account["id"], "concurrency": concurrency, "requests": len(corpus),
+        "distinct": len(expected), "post_seconds": post_seconds, "acks_per_s": len(latencies) / post_seconds,
+        "p50": c.percentile(latencies, 50), "p95": c.percentile(latencies, 95), "p99": c.percentile(latencies, 99),
+        "non_200": sum(v for k, v in statuses.items() if k != 200), "unacked": len(errors),
+        "processed_seconds": processed_seconds, "processed_rate": len(expected) / processed_seconds,
+        "peak_worker": rss.peak_worker, "peak_total": rss.peak_total, **check,
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=10000, help="distinct messages per level (10000)")
+    parser.add_argument("--senders", type=int, default=500, help="distinct WhatsApp users (500)")
+    parser.add_argument("--redeliveries", type=float, default=0.10, help="fraction posted twice (0.10)")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32], help="levels (1 8 32)")
+    parser.add_argument("--workers", type=int, default=4, help="Odoo HTTP workers (4)")
+    parser.add_argument("--port", type=int, default=8090, help="HTTP port (8090; the gevent port is the next)")
+    parser.add_argument("--timeout", type=int, default=1800, help="max seconds to wait for processing")
+    parser.add_argument("--no-ceiling", action="store_true", help="skip the message_post ceiling")
+    args = parser.parse_args()
+    c.free_port_check(args.port)
+
+    results = [run_level(args, level, corpus_tag=f"L{level}") for level in args.concurrency]
+    ceiling_rate = ceiling_seconds = None
+    if not args.no_ceiling:
+        last = results[-1]
+        c.log(f"ceiling: {last['distinct']} message_post calls on contacts in {last['db']} ...")
+        ceiling_rate, ceiling_seconds = ceiling(last["db"], last["account"], last["distinct"])
+
+    print(f"\nInbound: {args.messages} messages from {args.senders} senders + {args.redeliveries:.0%} redeliveries, "
+          f"Odoo prefork --workers={args.workers} --max-cron-threads=1\nMachine: {c.machine()}\n")
+    rows = []
+    for r in results:
+        ratio = f"{r['processed_rate'] / ceiling_rate:.2f}x" if ceiling_rate else "-"
+        rows.append([r["concurrency"], r["requests"], f"{r['acks_per_s']:.0f}",
+                     f"{r['p50'] * 1000:.1f}", f"{r['p95'] * 1000:.1f}", f"{r['p99'] * 1000:.1f}",
+                     r["non_200"], f"{r['processed_seconds']:.1f}", f"{r['processed_rate']:.0f}", ratio,
+                     r["lost"], r["doubled"], "yes" if r["chatter_ok"] else "NO",
+                     c.mib(r["peak_worker"]), c.mib(r["peak_total"])])
+    print(c.table(["senders", "webhooks", "acks/s", "p50 ms", "p95 ms", "p99 ms", "non-200", "all processed s",
+                   "processed/s", "vs ceiling", "lost", "doubled", "in chatters", "peak RSS worker",
+                   "peak RSS all"], rows))
+    if ceiling_rate:
+        print(f"\nCeiling: {results[-1]['distinct']} message_post on contacts (one commit each) in "
+              f"{ceiling_seconds:.1f}s = {ceiling_rate:.0f}/s")
+    failed = any(r["lost"] or r["doubled"] or not r["chatter_ok"] or r["unacked"] for r in results)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
