@@ -269,7 +269,9 @@ class MessengerMessage(models.Model):
                     time.sleep(max(0.0, window[0] + 1.0 - time.monotonic()))
                     window.popleft()
                 try:
-                    error = message.with_user(message.author_id or self.env.user)._send_one()
+                    # as its author (write_uid, context), with the rights of the sender: the author may have lost
+                    # access to the conversation since queuing (lead reassigned), the reply still goes out
+                    error = message.with_user(message.author_id or self.env.user).sudo()._send_one()
                 finally:
                     # the end of the call: the platform received it before, so the next ``limit`` calls
                     # spaced one second after these ends can never be more than ``limit`` in its 1-second view

@@ -35,7 +35,7 @@ class TestAccessMatrix(MessengerCase):
 
         def conversation(wa_id, **links):
             partner = env["res.partner"].create({"name": f"Person {wa_id}"})
-            return Conversation.create(dict(links, account_id=cls.wa_account.id, external_user_id=wa_id,
+            return Conversation.create(dict(links, account_id=cls.wa_account.id, external_user_id=f"3247000{wa_id}",
                                             partner_id=partner.id))
 
         def applicant(job, name):
@@ -106,3 +106,13 @@ class TestAccessMatrix(MessengerCase):
         with self.assertRaises(AccessError):
             attachment.with_user(self.sales_b).read(["name"])
         self.assertFalse(self.env["ir.attachment"].with_user(self.sales_b).search([("id", "=", attachment.id)]))
+
+    def test_reply_goes_out_when_its_author_lost_access_meanwhile(self):
+        chat = self.chats["lead_a"]
+        chat.write({"window_expires_at": "2999-01-01 00:00:00", "last_inbound_at": "2026-01-01 00:00:00"})
+        chat.with_user(self.sales_a).action_send_text("Your quote is attached")
+        chat.lead_id.user_id = self.sales_b  # reassigned before the sender ran
+        self.env["messenger.message"]._cron_send()
+        message = chat.message_ids.filtered(lambda m: m.direction == "out")
+        self.assertEqual(message.state, "sent", message.error_message)
+        self.assertEqual(message.write_uid, self.sales_a)
