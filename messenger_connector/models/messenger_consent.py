@@ -1,6 +1,6 @@
 import unicodedata
 
-from odoo import _, api, fields, models
+from odoo import _, api, fields, models, tools
 from odoo.exceptions import UserError
 
 PURPOSES = [("service", "Service"), ("marketing", "Marketing"), ("recruiting", "Recruiting")]
@@ -127,7 +127,23 @@ class MessengerConsentKeyword(models.Model):
         word = normalize_keyword(text)
         if not word or len(word) > 40:
             return None
-        for keyword in self.sudo().search([]):
-            if normalize_keyword(keyword.keyword) == word:
-                return keyword.action
-        return None
+        return self._keyword_actions().get(word)
+
+    @api.model
+    @tools.ormcache()
+    def _keyword_actions(self):
+        """{normalized keyword: action} of the active keywords (cached: looked up for every inbound message)."""
+        return {normalize_keyword(k.keyword): k.action for k in self.sudo().search([])}
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        self.env.registry.clear_cache()
+        return super().create(vals_list)
+
+    def write(self, vals):
+        self.env.registry.clear_cache()
+        return super().write(vals)
+
+    def unlink(self):
+        self.env.registry.clear_cache()
+        return super().unlink()

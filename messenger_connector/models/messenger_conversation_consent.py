@@ -63,8 +63,9 @@ class MessengerConversation(models.Model):
             self._opt_in(ALL_PURPOSES, "keyword", evidence=message.body, message=message)
             return
         Consent = self.env["messenger.consent"].sudo()
-        if not Consent.search_count([("provider", "=", self.provider), ("identity", "=", self.external_user_id),
-                                     ("company_id", "=", self.company_id.id)], limit=1):
+        if not self.routed and not Consent.search_count([  # only a conversation's start can be a first contact
+                ("provider", "=", self.provider), ("identity", "=", self.external_user_id),
+                ("company_id", "=", self.company_id.id)], limit=1):
             # the person wrote first: the record of that is the basis of the service conversation
             Consent._record(self, ["service"], "opt_in", "inbound", evidence=message.body, message=message)
         return super()._on_inbound(message)

@@ -131,3 +131,10 @@ class TestConsent(MessengerCase):
         self.assertEqual(lead.messenger_consent_ids, conversation.consent_ids)
         self.assertEqual(applicant.messenger_consent_ids, conversation.consent_ids)
         self.assertEqual(candidate.messenger_consent_ids, conversation.consent_ids)
+
+    def test_keywords_are_configurable(self):
+        Keyword = self.env["messenger.consent.keyword"]
+        Keyword.create({"keyword": "Basta", "lang": "it"})
+        self.assertTrue(self.write_in("32470000700", "basta!").opted_out)
+        self.env.ref("messenger_connector.keyword_stop").active = False
+        self.assertFalse(self.write_in("32470000701", "STOP").opted_out)
