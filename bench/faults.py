@@ -119,7 +119,6 @@ def fault_dblost(args):
                 if index is None:
                     return
                 wamid, body, headers = corpus[index]
-                stored_before = None
                 try:
                     status, _data, _s = c.http_post(url, body, headers)
                 except OSError as exc:

@@ -18,7 +18,6 @@ import argparse
 import bisect
 import collections
 import sys
-import threading
 import time
 
 import _common as c

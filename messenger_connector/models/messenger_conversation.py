@@ -7,7 +7,6 @@ from markupsafe import Markup
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.osv import expression
-from odoo.tools import plaintext2html
 
 from odoo.addons.phone_validation.tools import phone_validation
 
@@ -231,7 +230,7 @@ class MessengerConversation(models.Model):
         else a new contact from the platform profile.
         """
         self.ensure_one()
-        Partner = self.env["res.partner"].with_context(active_test=True)
+        Partner = self.env["res.partner"]
         company_domain = [("company_id", "in", [False, self.company_id.id])]
         same_person = self.search([
             ("id", "!=", self.id), ("provider", "=", self.provider),
@@ -497,8 +496,9 @@ class MessengerConversation(models.Model):
         if self.blocked:
             raise UserError(_("%(name)s blocked this account: messages cannot be delivered.", name=self.name))
         if template:
-            if not self.account_id.window_hours:
-                raise UserError(_("Template messages exist only on WhatsApp."))
+            if not prov.PROVIDERS[self.provider].has_templates:
+                raise UserError(_("%(provider)s has no template messages.",
+                                  provider=self.account_id._provider_label()))
             return
         if not self.window_open:
             raise UserError(_(
@@ -579,6 +579,3 @@ class MessengerConversation(models.Model):
         arrow = "←" if direction == "in" else "→"
         return Markup("<p><small>%s %s · %s</small></p>") % (
             arrow, self.account_id._provider_label(), self.account_id.name)
-
-    def _body_html(self, text):
-        return plaintext2html(text or "")

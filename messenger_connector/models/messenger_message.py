@@ -1,12 +1,13 @@
-import base64
 import collections
 import datetime
 import logging
+import mimetypes
 import threading
 import time
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools import plaintext2html
 
 from .. import providers as prov
 
@@ -111,19 +112,14 @@ class MessengerMessage(models.Model):
 
     def _chatter_body(self):
         self.ensure_one()
-        conversation = self.conversation_id
         if self.content_type == "location" and self.location:
             loc = self.location
             text = "\n".join(filter(None, [
                 _("Location: %(lat)s, %(lon)s", lat=loc.get("latitude"), lon=loc.get("longitude")),
                 loc.get("name"), loc.get("address")]))
-        elif self.content_type == "template":
-            text = self.body
-        elif self.body:
-            text = self.body
         else:
-            text = self._content_label()
-        return conversation._body_html(text)
+            text = self.body or self._content_label()
+        return plaintext2html(text)
 
     def _content_label(self):
         self.ensure_one()
@@ -190,7 +186,6 @@ class MessengerMessage(models.Model):
 
     @staticmethod
     def _guess_extension(mime):
-        import mimetypes
         return mimetypes.guess_extension(mime.split(";")[0].strip()) or ""
 
     def action_retry_media(self):

@@ -1,5 +1,4 @@
 """Fault and hostile-input behaviours that fit in seconds (the long runs are bench/faults.py and bench/hostile.py)."""
-import http.client
 import json
 import socket
 from unittest.mock import patch

@@ -5,7 +5,7 @@ from odoo.tests import HttpCase, tagged
 
 from odoo.addons.messenger_connector.providers import fakes
 
-from .common import TG_SECRET, WA_PHONE_ID, WA_SECRET, WA_VERIFY, MessengerCase
+from .common import TG_SECRET, WA_SECRET, WA_VERIFY, MessengerCase
 
 
 @tagged("post_install", "-at_install")
