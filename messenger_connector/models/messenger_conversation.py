@@ -539,7 +539,8 @@ class MessengerConversation(models.Model):
 
     def _queue(self, vals):
         message = self.env["messenger.message"].create(dict(
-            vals, conversation_id=self.id, direction="out", state="queued", author_id=self.env.user.id))
+            vals, conversation_id=self.id, direction="out", state="queued", author_id=self.env.user.id,
+            purpose=self.env.context.get("messenger_purpose") or "service"))
         self.write({"state": "answered", "last_message_at": fields.Datetime.now()})
         if not self.user_id and not self.env.user.share:
             self.user_id = self.env.user

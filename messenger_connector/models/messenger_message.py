@@ -397,8 +397,14 @@ class MessengerMessage(models.Model):
         conversation = self.conversation_id.sudo()
         if kind == prov.WINDOW_CLOSED:
             conversation.window_expires_at = fields.Datetime.now()
-        if blocked and conversation.provider == "telegram":
-            conversation.blocked = True
+        if blocked:
+            # The platform says the person refuses (or can never receive) this message: that holds as an
+            # opt-out of its purpose; refusing even a service message means nothing can reach them.
+            purpose = self.purpose or "service"
+            conversation._opt_out([purpose], "platform", evidence=self.error_message or self.error_code,
+                                  confirm=False)
+            if purpose == "service":
+                conversation.blocked = True
         conversation.message_post(
             body=_("Message not delivered: %(reason)s", reason=self.error_message or self.error_code),
             message_type="notification", subtype_xmlid="mail.mt_note")
@@ -408,8 +414,8 @@ class MessengerMessage(models.Model):
         for message in self:
             if message.direction != "out" or message.state != "failed":
                 raise UserError(_("Only failed outgoing messages can be retried."))
-            if message.content_type != "template":
-                message.conversation_id._check_can_send()
+            message.conversation_id.with_context(messenger_purpose=message.purpose)._check_can_send(
+                template=message.content_type == "template")
         self.write({"state": "queued", "attempts": 0, "next_attempt_at": False,
                     "error_code": False, "error_message": False})
         self._trigger_sender()

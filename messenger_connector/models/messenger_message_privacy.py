@@ -1,12 +1,16 @@
 from odoo import _, fields, models
 from odoo.exceptions import UserError
 
+from .messenger_consent import PURPOSES
+
 
 class MessengerMessage(models.Model):
     """Legal holds and content removal of messages (retention policies, data-subject erasure)."""
 
     _inherit = "messenger.message"
 
+    purpose = fields.Selection(PURPOSES, default="service", readonly=True,
+                               help="Purpose of an outgoing message (consent is checked for it).")
     chatter_message_ids = fields.Many2many(
         "mail.message", "messenger_message_chatter_rel", "messenger_message_id", "mail_message_id",
         string="Chatter Copies", readonly=True, copy=False)

@@ -138,3 +138,17 @@ class TestConsent(MessengerCase):
         self.assertTrue(self.write_in("32470000700", "basta!").opted_out)
         self.env.ref("messenger_connector.keyword_stop").active = False
         self.assertFalse(self.write_in("32470000701", "STOP").opted_out)
+
+    def test_platform_refusing_a_marketing_template_is_a_marketing_opt_out(self):
+        conversation = self.write_in("32470000800", "Hi")
+        self.record(conversation, "opt_in", ["marketing"])
+        self.fake_wa.fail_next(1, 400, fakes.wa_error_body(131050, "User stopped marketing messages"))
+        conversation.action_send_template("promo", "en", purpose="marketing")
+        self.send_queued()
+        failed = conversation.message_ids.filtered(lambda m: m.direction == "out")
+        self.assertEqual((failed.state, failed.error_code), ("failed", "131050"))
+        self.assertEqual(conversation.consent_marketing, "opt_out")
+        self.assertFalse(conversation.blocked, "only marketing is refused")
+        with self.assertRaisesRegex(UserError, "opted out of marketing"):
+            failed.action_retry()
+        conversation.action_send_text("Service replies still go out")
