@@ -188,9 +188,16 @@ class MessengerConversation(models.Model):
         Only the event processor (one cron job, never two at once) calls this, so search-then-create
         cannot race; the unique constraint stays as the last line of defence.
         """
-        conversation = self.search([
-            ("account_id", "=", account.id), ("external_user_id", "=", event.external_user_id),
-        ], limit=1)
+        batch = self.env.context.get("messenger_batch")
+        key = (account.id, event.external_user_id)
+        if batch is not None and key in batch.conversations:
+            # read together with the group's other conversations (one query for all on first access)
+            conversation = self.browse(batch.conversations[key]).with_prefetch(
+                tuple(filter(None, batch.conversations.values())))
+        else:
+            conversation = self.search([
+                ("account_id", "=", account.id), ("external_user_id", "=", event.external_user_id),
+            ], limit=1)
         if not conversation:
             conversation = self.create({
                 "account_id": account.id,
@@ -207,7 +214,59 @@ class MessengerConversation(models.Model):
                 conversation.write(updates)
         if not conversation.partner_id:
             conversation._link_partner()
+        if batch is not None:
+            batch.conversations[key] = conversation.id
         return conversation
+
+    @api.model
+    def _prefetch_batch(self, batch, people):
+        """Look up, once for a group of events (``people``: [(account, normalized event)]), the conversations,
+        the stored message ids, and the open leads and candidates of the contacts that applying them asks for.
+
+        Each look-up is done the way the event-by-event code does it (``_get_or_create``, ``_receive``,
+        ``_link_open_lead``, ``_find_candidate``), for all the group's people in one query.
+        """
+        user_ids = {ev.external_user_id for _account, ev in people}
+        account_ids = {account.id for account, _ev in people}
+        found = self.search_fetch([("account_id", "in", list(account_ids)),
+                                   ("external_user_id", "in", list(user_ids))],
+                                  ["account_id", "external_user_id", "partner_id", "company_id", "lead_id",
+                                   "candidate_id", "applicant_id", "routed"])
+        for account, ev in people:
+            batch.conversations.setdefault((account.id, ev.external_user_id), False)
+        for conversation in found:
+            batch.conversations[(conversation.account_id.id, conversation.external_user_id)] = conversation.id
+        message_keys = {(account.id, ev.external_id) for account, ev in people
+                        if ev.kind == prov.MESSAGE and ev.external_id}
+        if message_keys:
+            stored = self.env["messenger.message"].search_fetch([
+                ("account_id", "in", list(account_ids)),
+                ("external_id", "in", list({external_id for _a, external_id in message_keys}))],
+                ["account_id", "external_id"])
+            batch.message_keys |= message_keys
+            batch.known_messages |= {(m.account_id.id, m.external_id) for m in stored}
+        partners = found.partner_id
+        if not partners:
+            return
+        # open leads of each contact's commercial entity, as _link_open_lead searches them (child_of)
+        commercial = partners.commercial_partner_id
+        leads = self.env["crm.lead"].sudo().search_fetch([
+            ("partner_id", "child_of", commercial.ids),
+            "|", ("stage_id", "=", False), ("stage_id.is_won", "=", False),
+        ], ["partner_id", "company_id", "team_id", "name", "write_date"], order="write_date desc, id desc")
+        by_partner = {partner.id: [] for partner in commercial}
+        for lead in leads:  # a lead belongs to every contact of ours it is under (child_of)
+            partner = lead.partner_id
+            while partner:
+                if partner.id in by_partner:
+                    by_partner[partner.id].append(lead.id)
+                partner = partner.parent_id
+        for partner_id, lead_ids in by_partner.items():
+            batch.leads[partner_id] = leads.browse(lead_ids)
+        candidates = self.env["hr.candidate"].sudo().search_fetch(
+            [("partner_id", "in", partners.ids)], ["partner_id", "company_id"], order="id")
+        for partner in partners:
+            batch.candidates[partner.id] = candidates.filtered(lambda c: c.partner_id == partner)
 
     @api.model
     def _normalize_phone(self, phone, account):
@@ -266,7 +325,12 @@ class MessengerConversation(models.Model):
         """Store one inbound MESSAGE event once; a redelivered message is ignored."""
         self.ensure_one()
         Message = self.env["messenger.message"]
-        if event.external_id and Message.search_count([
+        batch = self.env.context.get("messenger_batch")
+        key = (self.account_id.id, event.external_id)
+        if batch is not None and key in batch.message_keys:
+            if key in batch.known_messages:
+                return Message
+        elif event.external_id and Message.search_count([
                 ("account_id", "=", self.account_id.id), ("external_id", "=", event.external_id)], limit=1):
             return Message
         when = event.timestamp and event.timestamp.astimezone(datetime.timezone.utc).replace(tzinfo=None) \
@@ -291,6 +355,9 @@ class MessengerConversation(models.Model):
                 "latitude": event.location.latitude, "longitude": event.location.longitude,
                 "name": event.location.name, "address": event.location.address} or False,
         })
+        if batch is not None and event.external_id:
+            batch.message_keys.add(key)
+            batch.known_messages.add(key)
         if message.media_state == "pending":
             message._download_media()
         vals = {"last_message_at": max(when, self.last_message_at or when)}
@@ -338,12 +405,18 @@ class MessengerConversation(models.Model):
         """Link the contact's most recently active open lead (flag when there are several)."""
         if not self.partner_id or (self.lead_id.active and not self.lead_id.stage_id.is_won):
             return
-        # sudo: the processor links records whatever the agent's rights; access follows the link afterwards
-        leads = self.env["crm.lead"].sudo().search([
-            ("partner_id", "child_of", self.partner_id.commercial_partner_id.id),
-            ("company_id", "in", [False, self.company_id.id]),
-            "|", ("stage_id", "=", False), ("stage_id.is_won", "=", False),
-        ], order="write_date desc, id desc")
+        batch = self.env.context.get("messenger_batch")
+        commercial = self.partner_id.commercial_partner_id
+        if batch is not None and commercial.id in batch.leads:
+            leads = batch.leads[commercial.id].filtered(lambda lead: lead.company_id in (
+                self.env["res.company"], self.company_id))
+        else:
+            # sudo: the processor links records whatever the agent's rights; access follows the link afterwards
+            leads = self.env["crm.lead"].sudo().search([
+                ("partner_id", "child_of", commercial.id),
+                ("company_id", "in", [False, self.company_id.id]),
+                "|", ("stage_id", "=", False), ("stage_id.is_won", "=", False),
+            ], order="write_date desc, id desc")
         if leads:
             self.write({"lead_id": leads[0].id, "team_id": self.team_id.id or leads[0].team_id.id})
             if len(leads) > 1:
@@ -366,9 +439,20 @@ class MessengerConversation(models.Model):
         self.write(vals)
 
     def _find_candidate(self):
+        batch = self.env.context.get("messenger_batch")
+        if batch is not None and self.partner_id.id in batch.candidates:
+            return batch.candidates[self.partner_id.id].filtered(
+                lambda c: c.company_id in (self.env["res.company"], self.company_id))[:1]
         return self.env["hr.candidate"].sudo().search([
             ("partner_id", "=", self.partner_id.id), ("company_id", "in", [False, self.company_id.id]),
         ], order="id", limit=1)
+
+    def _forget_batch_lookups(self):
+        """A lead or candidate was created for this contact: the group's prefetched look-ups of it are stale."""
+        batch = self.env.context.get("messenger_batch")
+        if batch is not None and self.partner_id:
+            batch.leads.pop(self.partner_id.commercial_partner_id.id, None)
+            batch.candidates.pop(self.partner_id.id, None)
 
     @api.model
     def _job_from_message(self, message):
@@ -396,6 +480,7 @@ class MessengerConversation(models.Model):
                 "partner_phone": self.phone or False,
                 "company_id": (job.company_id or self.company_id).id,
             })
+            self._forget_batch_lookups()
         applicant = Applicant.search([("candidate_id", "=", candidate.id), ("job_id", "=", job.id)],
                                      order="id", limit=1)
         if not applicant:
@@ -427,6 +512,7 @@ class MessengerConversation(models.Model):
             "description": self._transcript_html(),
         })
         self.write({"lead_id": lead.id, "team_id": team.id or self.team_id.id})
+        self._forget_batch_lookups()
         return lead
 
     def _transcript_html(self, limit=50):

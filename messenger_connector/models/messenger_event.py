@@ -8,7 +8,7 @@ from psycopg2 import errors as pg_errors
 
 from odoo import sql_db
 from odoo.addons.base.models.ir_cron import ODOO_NOTIFY_FUNCTION
-from odoo.tools import SQL
+from odoo.tools import SQL, split_every
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
@@ -23,11 +23,9 @@ MAX_AUTO_ATTEMPTS = 3
 #: one call of the processing cron works through batches for at most this long (Odoo calls it again at once
 #: while events remain, and the call re-triggers the cron so that it never waits for its 5-minute interval)
 PROCESS_RUN_SECONDS = 30
-#: processed events are committed together every COMMIT_EVERY events or COMMIT_SECONDS, whichever comes first:
-#: each event still has its own savepoint (a failure is kept and blocks nothing), and a crash before the commit
-#: rolls the whole group back, chatter posts included, so that it is processed again, once.
-COMMIT_EVERY = 25
-COMMIT_SECONDS = 0.5
+#: events are applied and committed in groups of COMMIT_EVERY (see _process): a crash before the commit rolls the
+#: whole group back, chatter posts included, so that it is processed again, once.
+COMMIT_EVERY = 50
 
 #: per process: a cursor on the "postgres" database used to wake the cron workers (see _notify_cron_workers)
 _NOTIFY = {"cursor": None}
@@ -73,6 +71,25 @@ def _without_nul(value):
             elif dataclasses.is_dataclass(item):
                 _without_nul(item)
     return value
+
+
+class ProcessingBatch:
+    """What the events of one group share while they are applied together (see messenger.event._process).
+
+    Passed in the context as ``messenger_batch`` (hashed by identity). Look-ups are prefetched once for the
+    group and kept up to date by the code that changes what they hold; the chatter posts wait here for the
+    end of the group.
+    """
+
+    def __init__(self):
+        self.providers = {}        # account id -> provider client
+        self.parsed = {}           # event id -> normalized events
+        self.conversations = {}    # (account id, external user id) -> conversation id, for those looked up
+        self.message_keys = set()  # (account id, external message id) looked up ...
+        self.known_messages = set()  # ... and those stored
+        self.leads = {}            # commercial partner id -> its open crm.lead (most recent first), looked up
+        self.candidates = {}       # partner id -> its hr.candidate (by id), looked up
+        self.chatter = []          # ids of messenger.message whose chatter posts wait for the end of the group
 
 
 def _auto_commit():
@@ -162,17 +179,47 @@ class MessengerEvent(models.Model):
             self._trigger_processing()
 
     def _process(self):
-        """Apply each event in its own savepoint: a failing one keeps its error and blocks nothing.
+        """Apply the events in groups of COMMIT_EVERY, one transaction per group.
 
-        Commits every COMMIT_EVERY events / COMMIT_SECONDS (see there): one commit per event was a large part
-        of the processing time and bought nothing, a rolled back event is processed again anyway.
+        A group is first applied together (``_apply_group``): look-ups done once for the group and the chatter
+        posts created together at its end, which makes processing cheaper than posting each message on its own
+        (bench/inbound.py). Any failure in the group rolls the whole group back and applies it again one event
+        at a time, each in its own savepoint, so that a failing event keeps its error and blocks nothing. A
+        crash before the commit rolls the group back: it is processed again, once.
         """
-        last_commit, uncommitted = time.monotonic(), 0
-        providers = {}
+        for group in split_every(COMMIT_EVERY, self.ids, self.browse):
+            if not group._apply_group():
+                group._apply_each()
+            if _auto_commit():
+                self.env.cr.commit()
+
+    def _apply_group(self):
+        """Apply the events of ``self`` together; return False (everything rolled back) when one failed."""
+        batch = ProcessingBatch()
+        events = self.with_context(messenger_batch=batch)
+        try:
+            with self.env.cr.savepoint():
+                events._prefetch(batch)
+                now = fields.Datetime.now()
+                for event in events:
+                    info = event._apply(batch)
+                    event.write({"state": "done", "processed_at": now, "error": False, "info": info,
+                                 "attempts": event.attempts + 1})
+                # the chatter posts of the whole group, created together (messenger.message._post_to_chatters)
+                self.env["messenger.message"].browse(batch.chatter)._post_to_chatters()
+            return True
+        except Exception as error:  # noqa: BLE001 - applied again one by one, where each failure is kept
+            if self.env.cr.closed:
+                raise  # the database connection is gone: nothing was stored, the next run redoes it all
+            _logger.info("Messenger events %s failed as a group (%r): applying them one by one", self.ids, error)
+            return False
+
+    def _apply_each(self):
+        """Apply each event in its own savepoint: a failing one keeps its error and blocks nothing."""
         for event in self:
             try:
                 with self.env.cr.savepoint():
-                    info = event._apply(providers)
+                    info = event._apply()
                     event.write({"state": "done", "processed_at": fields.Datetime.now(), "error": False,
                                  "info": info, "attempts": event.attempts + 1})
             except Exception as error:  # noqa: BLE001 - any failure is kept on the event, never lost
@@ -181,27 +228,46 @@ class MessengerEvent(models.Model):
                 _logger.warning("Messenger event %s failed: %s", event.id, error, exc_info=True)
                 event.write({"state": "failed", "error": str(error) or repr(error),
                              "attempts": event.attempts + 1})
-            uncommitted += 1
-            if _auto_commit() and (uncommitted >= COMMIT_EVERY or time.monotonic() - last_commit >= COMMIT_SECONDS):
-                self.env.cr.commit()
-                last_commit, uncommitted = time.monotonic(), 0
-        if _auto_commit() and uncommitted:
-            self.env.cr.commit()
 
-    def _apply(self, providers=None):
-        """Parse the stored body and apply every normalized event it carries; return a short summary.
+    def _parse(self, batch=None):
+        """The normalized events of this delivery (parsed once per group when ``batch`` is given)."""
+        self.ensure_one()
+        if batch is not None and self.id in batch.parsed:
+            return batch.parsed[self.id]
+        providers = batch.providers if batch is not None else {}
+        account = self.account_id
+        provider = providers.get(account.id) or providers.setdefault(account.id, account._get_provider())
+        parsed = [_without_nul(ev) for ev in provider.parse(self.body.encode())]
+        if batch is not None:
+            batch.parsed[self.id] = parsed
+        return parsed
 
-        ``providers``: a dict caching the provider client of each account over a batch.
+    def _prefetch(self, batch):
+        """Look up, once for the group, what applying its events asks for each of them."""
+        people = []
+        for event in self:
+            try:
+                parsed = event._parse(batch)
+            except Exception:  # noqa: BLE001 - left to _apply, which fails the group and keeps the error
+                continue
+            for ev in parsed:
+                account = event.account_id._route_to(ev.account_ref)
+                if account and ev.external_user_id and ev.kind in (
+                        prov.MESSAGE, prov.OPT_OUT, prov.OPT_IN, prov.BLOCK, prov.UNBLOCK):
+                    people.append((account, ev))
+        if people:
+            self.env["messenger.conversation"]._prefetch_batch(batch, people)
+
+    def _apply(self, batch=None):
+        """Apply every normalized event this delivery carries; return a short summary.
+
+        ``batch``: the ProcessingBatch of the group being applied together (see _apply_group), or None.
         """
         self.ensure_one()
-        account = self.account_id
         Conversation = self.env["messenger.conversation"]
         Message = self.env["messenger.message"]
         counts = {}
-        providers = {} if providers is None else providers
-        provider = providers.get(account.id) or providers.setdefault(account.id, account._get_provider())
-        for ev in provider.parse(self.body.encode()):
-            _without_nul(ev)
+        for ev in self._parse(batch):
             account = self.account_id._route_to(ev.account_ref)
             if not account:
                 ev.kind = f"{ev.kind} for another number ({ev.account_ref})"

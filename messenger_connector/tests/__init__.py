@@ -11,3 +11,4 @@ from . import test_consent
 from . import test_retention
 from . import test_data_request
 from . import test_faults
+from . import test_processing

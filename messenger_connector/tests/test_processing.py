@@ -1,0 +1,142 @@
+import json
+
+from odoo.tests import tagged
+
+from odoo.addons.messenger_connector.providers import fakes
+
+from .common import MessengerCase
+
+#: mail.message fields that differ between any two posts (identity, time, generated ids)
+VOLATILE = {"id", "date", "create_date", "write_date", "message_id", "display_name", "__last_update"}
+
+
+@tagged("post_install", "-at_install")
+class TestGroupProcessing(MessengerCase):
+    """Events are applied in groups (look-ups once per group, chatter posts created together at its end); the
+    result must be what applying them one by one gives, field for field."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.customer = cls.env["res.partner"].create({"name": "Gina Group", "mobile": "+32 470 55 66 77"})
+
+    def store(self, payload, account=None):
+        """Store a delivery like the webhook does, without processing it."""
+        account = account or self.wa_account
+        body = json.dumps(payload).encode()
+        self.env["messenger.event"]._store(account, account._get_provider().delivery_key(body), body.decode())
+
+    def start(self, wa_id="32470556677", name="Gina Group"):
+        """A conversation that exists before the group (its first message applied on its own)."""
+        self.receive(self.wa_account, self.wa_text(wa_id, "Hello", f"wamid.START{wa_id}", name=name))
+        return self.conversation(self.wa_account, wa_id)
+
+    def chatter(self, record):
+        return self.env["mail.message"].search([("model", "=", record._name), ("res_id", "=", record.id),
+                                                ("message_type", "=", "comment")], order="id")
+
+    def values(self, mail_message):
+        """The stored values of a post; for its own lines (notifications, mails): how many."""
+        fields = mail_message._fields
+        data = mail_message.read([name for name, field in fields.items() if field.store and name not in VOLATILE])[0]
+        return {key: len(value) if fields[key].type == "one2many" else value
+                for key, value in data.items() if key not in VOLATILE}
+
+    def test_group_posts_are_what_message_post_and_message_log_give(self):
+        self.maxDiff = None
+        conversation = self.start()
+        conversation.user_id = self.user_agent  # a follower, notified by the conversation's posts
+        self.assertIn(self.user_agent.partner_id, conversation.message_partner_ids)
+        for i in range(3):
+            self.store(self.wa_text("32470556677", f"Question {i}", f"wamid.G{i}", name="Gina Group"))
+        self.process()
+        messages = self.messages(self.wa_account, direction="in").filtered(
+            lambda m: m.external_id.startswith("wamid.G")).sorted("id")
+        self.assertEqual(len(messages), 3)
+        self.assertEqual(self.env["messenger.event"].search_count([("state", "!=", "done")]), 0)
+        # the same messages posted again one by one, through message_post and _message_log
+        grouped = {m: (m.mail_message_id, m.chatter_message_ids - m.mail_message_id) for m in messages}
+        for message in messages:
+            message._post_to_chatters_one()
+        for message in messages:
+            post, copies = grouped[message]
+            self.assertEqual(len(copies), 1, "one copy in the contact's chatter")
+            again = message.mail_message_id
+            again_copy = message.chatter_message_ids - again - post - copies
+            self.assertNotEqual(post, again)
+            self.assertEqual(self.values(post), self.values(again))
+            self.assertEqual(self.values(copies), self.values(again_copy))
+            # message_post notified the agent; so did the group
+            notified = self.env["mail.notification"].search([("mail_message_id", "in", (post | again).ids)])
+            self.assertEqual(notified.mapped("res_partner_id"), self.user_agent.partner_id)
+            self.assertEqual(len(notified), 2)
+        # chatter order is arrival order; the last one is the conversation's preview
+        posts = self.chatter(conversation).filtered(lambda m: m in [grouped[m2][0] for m2 in messages])
+        self.assertEqual(posts.mapped("body"), [grouped[m][0].body for m in messages])
+        self.assertEqual(conversation.last_message_preview, "Question 2")
+
+    def test_group_links_the_prefetched_lead_and_candidate(self):
+        conversation = self.start()
+        self.assertFalse(conversation.lead_id)
+        company = self.env["res.partner"].create({"name": "Group Corp", "is_company": True})
+        self.customer.parent_id = company
+        lead = self.env["crm.lead"].create({"name": "Chairs", "partner_id": company.id, "type": "opportunity"})
+        candidate = self.env["hr.candidate"].create({"partner_id": self.customer.id, "partner_name": "Gina"})
+        self.store(self.wa_text("32470556677", "About the chairs", "wamid.GL1", name="Gina Group"))
+        self.store(self.wa_text("32470556677", "And the desks", "wamid.GL2", name="Gina Group"))
+        self.process()
+        self.assertEqual(conversation.lead_id, lead, "the open lead of the contact's company")
+        self.assertEqual(conversation.candidate_id, candidate)
+        self.assertEqual(len(self.chatter(lead)), 2, "both messages copied to the lead's chatter")
+
+    def test_redelivered_message_in_the_same_group_is_stored_once(self):
+        conversation = self.start()
+        payload = self.wa_text("32470556677", "Twice", "wamid.GD1", name="Gina Group")
+        self.store(payload)
+        # the same message again, in another envelope (another delivery key): one message
+        self.store(fakes.wa_batch(payload, self.wa_text("32470556677", "Once", "wamid.GD2", name="Gina Group")))
+        self.process()
+        self.assertEqual(len(self.messages(self.wa_account, external_id="wamid.GD1")), 1)
+        self.assertEqual(len(self.messages(self.wa_account, external_id="wamid.GD2")), 1)
+        bodies = self.chatter(conversation).mapped("body")
+        self.assertEqual(sum("Twice" in body for body in bodies), 1)
+        self.assertLess(bodies.index(next(b for b in bodies if "Twice" in b)),
+                        bodies.index(next(b for b in bodies if "Once" in b)))
+
+    def test_failing_event_makes_the_group_apply_one_by_one(self):
+        conversation = self.start()
+        self.store(self.wa_text("32470556677", "first", "wamid.GF1", name="Gina Group"))
+        bad = fakes.wa_payload(messages=[{
+            "from": "32470556677", "id": "wamid.GFBAD", "timestamp": "1732000000", "type": "location",
+            "location": {"latitude": {"deg": 50}, "longitude": 4.3}}],
+            contacts=[{"profile": {"name": "Gina Group"}, "wa_id": "32470556677"}])
+        self.store(bad)
+        self.store(self.wa_text("32470556677", "third", "wamid.GF3", name="Gina Group"))
+        with self.assertLogs("odoo.addons.messenger_connector.models.messenger_event", "WARNING"):
+            self.process()
+        events = self.env["messenger.event"].search([("body", "like", "wamid.GF")])
+        self.assertEqual(sorted(events.mapped("state")), ["done", "done", "failed"])
+        self.assertIn("wamid.GFBAD", events.filtered(lambda e: e.state == "failed").body)
+        for wamid in ("wamid.GF1", "wamid.GF3"):
+            message = self.messages(self.wa_account, external_id=wamid)
+            self.assertEqual(len(message), 1)
+            self.assertEqual(len(message.mail_message_id), 1)
+        self.assertFalse(self.messages(self.wa_account, external_id="wamid.GFBAD"))
+        bodies = self.chatter(conversation).mapped("body")
+        self.assertEqual(sum("first" in body for body in bodies), 1, "nothing of the rolled back group is left")
+
+    def test_media_message_keeps_its_place_among_grouped_texts(self):
+        conversation = self.start()
+        self.fake_wa.add_media("media-g1", b"%PDF-1.4 group", "application/pdf")
+        self.store(self.wa_text("32470556677", "before", "wamid.GM1", name="Gina Group"))
+        self.store(fakes.wa_payload(messages=[{
+            "from": "32470556677", "id": "wamid.GM2", "timestamp": "1732000000", "type": "document",
+            "document": {"id": "media-g1", "mime_type": "application/pdf", "filename": "plan.pdf"}}],
+            contacts=[{"profile": {"name": "Gina Group"}, "wa_id": "32470556677"}]))
+        self.store(self.wa_text("32470556677", "after", "wamid.GM3", name="Gina Group"))
+        self.process()
+        posts = [self.messages(self.wa_account, external_id=w).mail_message_id for w in ("wamid.GM1", "wamid.GM2",
+                                                                                        "wamid.GM3")]
+        self.assertTrue(all(posts))
+        self.assertEqual([p.id for p in posts], sorted(p.id for p in posts), "chatter order is arrival order")
+        self.assertTrue(posts[1].attachment_ids, "the document is attached to its post")
