@@ -7,9 +7,13 @@ shuffled. Measured: acknowledged requests per second, ack latency p50/p95/p99 (c
 last byte), time until every message is processed and visible in the chatter of its conversation and of
 its contact, peak RSS of the Odoo processes; then checked: nothing lost, nothing doubled.
 
+Then the processing capacity: on a fresh database the same kind of corpus is stored with the processing cron
+held, then processed with nothing else running (the end-to-end rate of a level is bounded by its senders: one
+sender delivers about 50 per second, however fast the processing).
+
 Then the ceiling of the platform itself: the same number of ``message_post`` calls on the same contacts
 through the same Odoo (``odoo-bin shell`` on the same database, one commit per post like the processing
-cron's one commit per event), and the ratio processed rate / ceiling rate.
+cron's commit per group of events), and the ratios processed rate / ceiling rate.
 
     python3 bench/inbound.py                      # 10,000 messages, 500 senders, 10% redeliveries, 1/8/32
     python3 bench/inbound.py --messages 500 --concurrency 8
@@ -140,6 +144,56 @@ def ceiling(db, account_id, n):
     return result["n"] / result["seconds"], result["seconds"]
 
 
+def wait_processed(db, account_id, expected, timeout):
+    """Wait until every expected message is processed and in the chatter; return the time it took."""
+    started = time.perf_counter()
+    deadline = started + timeout
+    while True:
+        posted, pending = processed_count(db, account_id)
+        if posted >= expected and not pending:
+            break
+        if time.perf_counter() > deadline:
+            c.log(f"  timeout: {posted} processed, {pending} events pending")
+            break
+        time.sleep(0.1)
+    return time.perf_counter() - started
+
+
+def run_drain(args):
+    """Processing capacity: the same deliveries stored while the processing cron is held, then processed.
+
+    The end-to-end rate of a level cannot exceed the rate at which its senders deliver (50/s for one sender):
+    what the processing can do is measured on a backlog, with nothing else running, like the ceiling.
+    """
+    db = c.fresh_db("bench_inbound_drain")
+    account = c.setup_wa_account(db)
+    corpus = build_corpus(args.messages, args.senders, args.redeliveries, seed=99, tag="D")
+    expected = {wamid for wamid, _b, _h in corpus}
+    cron = "messenger_connector.ir_cron_process_events"
+    (cron_id,), = c.sql(db, "SELECT res_id FROM ir_model_data WHERE module || '.' || name = %s", [cron])
+    c.sql(db, "UPDATE ir_cron SET active = false WHERE id = %s", [cron_id])
+    server = c.OdooServer(db, args.port, workers=args.workers, name="inbound-drain")
+    with server, c.RssSampler(server) as rss:
+        url = f"{server.url}/messenger/webhook/{account['key']}"
+        c.log(f"drain: storing {len(corpus)} webhooks ({len(expected)} distinct) with the processing cron held ...")
+        post_seconds, latencies, statuses, errors = post_all(url, corpus, max(args.concurrency))
+        (pending,), = c.sql(db, "SELECT count(*) FROM messenger_event WHERE account_id = %s AND state = 'pending'",
+                            [account["id"]])
+        c.log(f"  stored {pending} events {statuses}; releasing the cron ...")
+        c.sql(db, "UPDATE ir_cron SET active = true WHERE id = %s", [cron_id])
+        c.sql(db, """INSERT INTO ir_cron_trigger (cron_id, call_at) VALUES (%s, now() at time zone 'UTC')""",
+              [cron_id])
+        c.sql("postgres", "SELECT pg_notify('cron_trigger', %s)", [db])
+        seconds = wait_processed(db, account["id"], len(expected), args.timeout)
+    check = verify(db, account["id"], expected)
+    c.log(f"  processed in {seconds:.1f}s; {check}")
+    return {"db": db, "account": account["id"], "events": pending, "distinct": len(expected), "seconds": seconds,
+            "concurrency": max(args.concurrency), "acks_per_s": len(latencies) / post_seconds,
+            "p50": c.percentile(latencies, 50), "p99": c.percentile(latencies, 99),
+            "rate": len(expected) / seconds, "unacked": len(errors), "peak_worker": rss.peak_worker,
+            "peak_total": rss.peak_total, **check}
+
+
 def run_level(args, concurrency, corpus_tag):
     db = c.fresh_db(f"bench_inbound_{concurrency}")
     account = c.setup_wa_account(db)
@@ -152,15 +206,7 @@ def run_level(args, concurrency, corpus_tag):
         started = time.perf_counter()
         post_seconds, latencies, statuses, errors = post_all(url, corpus, concurrency)
         c.log(f"  posted in {post_seconds:.1f}s {statuses}; waiting for processing ...")
-        deadline = time.perf_counter() + args.timeout
-        while True:
-            posted, pending = processed_count(db, account["id"])
-            if posted >= len(expected) and not pending:
-                break
-            if time.perf_counter() > deadline:
-                c.log(f"  timeout: {posted} processed, {pending} events pending")
-                break
-            time.sleep(0.25)
+        lag = wait_processed(db, account["id"], len(expected), args.timeout)
         processed_seconds = time.perf_counter() - started
     check = verify(db, account["id"], expected)
     c.log(f"  processed in {processed_seconds:.1f}s; {check}")
@@ -169,7 +215,7 @@ def run_level(args, concurrency, corpus_tag):
         "distinct": len(expected), "post_seconds": post_seconds, "acks_per_s": len(latencies) / post_seconds,
         "p50": c.percentile(latencies, 50), "p95": c.percentile(latencies, 95), "p99": c.percentile(latencies, 99),
         "non_200": sum(v for k, v in statuses.items() if k != 200), "unacked": len(errors),
-        "processed_seconds": processed_seconds, "processed_rate": len(expected) / processed_seconds,
+        "processed_seconds": processed_seconds, "processed_rate": len(expected) / processed_seconds, "lag": lag,
         "peak_worker": rss.peak_worker, "peak_total": rss.peak_total, **check,
     }
 
@@ -184,13 +230,15 @@ def main():
     parser.add_argument("--port", type=int, default=8090, help="HTTP port (8090; the gevent port is the next)")
     parser.add_argument("--timeout", type=int, default=1800, help="max seconds to wait for processing")
     parser.add_argument("--no-ceiling", action="store_true", help="skip the message_post ceiling")
+    parser.add_argument("--no-drain", action="store_true", help="skip the processing capacity run")
     args = parser.parse_args()
     c.free_port_check(args.port)
 
     results = [run_level(args, level, corpus_tag=f"L{level}") for level in args.concurrency]
+    drain = None if args.no_drain else run_drain(args)
     ceiling_rate = ceiling_seconds = None
     if not args.no_ceiling:
-        last = results[-1]
+        last = drain or results[-1]
         c.log(f"ceiling: {last['distinct']} message_post calls on contacts in {last['db']} ...")
         ceiling_rate, ceiling_seconds = ceiling(last["db"], last["account"], last["distinct"])
 
@@ -201,15 +249,27 @@ def main():
         ratio = f"{r['processed_rate'] / ceiling_rate:.2f}x" if ceiling_rate else "-"
         rows.append([r["concurrency"], r["requests"], f"{r['acks_per_s']:.0f}",
                      f"{r['p50'] * 1000:.1f}", f"{r['p95'] * 1000:.1f}", f"{r['p99'] * 1000:.1f}",
-                     r["non_200"], f"{r['processed_seconds']:.1f}", f"{r['processed_rate']:.0f}", ratio,
-                     r["lost"], r["doubled"], "yes" if r["chatter_ok"] else "NO",
+                     r["non_200"], f"{r['processed_seconds']:.1f}", f"{r['lag']:.1f}", f"{r['processed_rate']:.0f}",
+                     ratio, r["lost"], r["doubled"], "yes" if r["chatter_ok"] else "NO",
                      c.mib(r["peak_worker"]), c.mib(r["peak_total"])])
     print(c.table(["senders", "webhooks", "acks/s", "p50 ms", "p95 ms", "p99 ms", "non-200", "all processed s",
-                   "processed/s", "vs ceiling", "lost", "doubled", "in chatters", "peak RSS worker",
-                   "peak RSS all"], rows))
+                   "after last ack s", "processed/s", "vs ceiling", "lost", "doubled", "in chatters",
+                   "peak RSS worker", "peak RSS all"], rows))
+    if drain:
+        ratio = f"{drain['rate'] / ceiling_rate:.2f}x" if ceiling_rate else "-"
+        print("\nProcessing capacity (the same deliveries stored first, with the processing cron held, then processed "
+              "with nothing else running):\n")
+        print(c.table(["senders", "acks/s", "p50 ms", "p99 ms", "events", "messages", "processed in s", "processed/s",
+                       "vs ceiling", "lost", "doubled", "in chatters", "peak RSS worker", "peak RSS all"],
+                      [[drain["concurrency"], f"{drain['acks_per_s']:.0f}", f"{drain['p50'] * 1000:.1f}",
+                        f"{drain['p99'] * 1000:.1f}", drain["events"], drain["distinct"], f"{drain['seconds']:.1f}",
+                        f"{drain['rate']:.0f}", ratio,
+                        drain["lost"], drain["doubled"], "yes" if drain["chatter_ok"] else "NO",
+                        c.mib(drain["peak_worker"]), c.mib(drain["peak_total"])]]))
     if ceiling_rate:
-        print(f"\nCeiling: {results[-1]['distinct']} message_post on contacts (one commit each) in "
+        print(f"\nCeiling: {(drain or results[-1])['distinct']} message_post on contacts (one commit each) in "
               f"{ceiling_seconds:.1f}s = {ceiling_rate:.0f}/s")
+    results += [drain] if drain else []
     failed = any(r["lost"] or r["doubled"] or not r["chatter_ok"] or r["unacked"] for r in results)
     sys.exit(1 if failed else 0)
 

@@ -28,6 +28,7 @@
     "demo": [
         "demo/messenger_demo.xml",
     ],
+    "post_load": "post_load",
     "application": True,
     "installable": True,
 }

@@ -2,7 +2,7 @@ import secrets
 
 from werkzeug.urls import url_encode
 
-from odoo import _, api, fields, models
+from odoo import _, api, fields, models, tools
 from odoo.exceptions import UserError
 
 from ..providers import PROVIDERS, ProviderError, get_provider
@@ -149,6 +149,39 @@ class MessengerAccount(models.Model):
         the UI, logged or serialized.
         """
         self.ensure_one()
+        return get_provider(self.sudo().provider, self._provider_config())
+
+    @api.model
+    @tools.ormcache("webhook_key")
+    def _webhook_route(self, webhook_key):
+        """(account id, company id, provider, provider config) of the active account with this webhook key.
+
+        Every delivery asks for it: cached per process (the config holds credentials, kept in memory only,
+        like the provider clients built from it) and cleared whenever an account changes (create, write,
+        unlink), in every worker through Odoo's cache invalidation signal. None when no account has the key.
+        """
+        # sudo: the platform calls as nobody; the search is the narrowest possible (an exact, unguessable key,
+        # active accounts only) and what it returns only authenticates the delivery and stores it.
+        account = self.sudo().search([("webhook_key", "=", webhook_key)], limit=1)
+        if not account:
+            return None
+        return account.id, account.company_id.id, account.provider, account._provider_config()
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        self.env.registry.clear_cache()  # _webhook_route
+        return super().create(vals_list)
+
+    def write(self, vals):
+        self.env.registry.clear_cache()  # _webhook_route
+        return super().write(vals)
+
+    def unlink(self):
+        self.env.registry.clear_cache()  # _webhook_route
+        return super().unlink()
+
+    def _provider_config(self):
+        self.ensure_one()
         account = self.sudo()
         config = {"base_url": account.api_base_url}
         if account.provider == "whatsapp":
@@ -161,7 +194,7 @@ class MessengerAccount(models.Model):
             )
         elif account.provider == "telegram":
             config.update(bot_token=account.tg_bot_token, secret_token=account.tg_secret_token)
-        return get_provider(account.provider, config)
+        return config
 
     def _route_to(self, account_ref):
         """The account an event of this account's webhook belongs to.

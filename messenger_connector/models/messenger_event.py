@@ -1,6 +1,7 @@
 import dataclasses
 import functools
 import logging
+import os
 import threading
 import time
 
@@ -28,7 +29,7 @@ PROCESS_RUN_SECONDS = 30
 COMMIT_EVERY = 50
 
 #: per process: a cursor on the "postgres" database used to wake the cron workers (see _notify_cron_workers)
-_NOTIFY = {"cursor": None}
+_NOTIFY = {"cursor": None, "pid": None}
 _NOTIFY_LOCK = threading.Lock()
 
 
@@ -43,6 +44,8 @@ def _notify_cron_workers(dbname):
     query = SQL("SELECT %s('cron_trigger', %s)", SQL.identifier(ODOO_NOTIFY_FUNCTION), dbname)
     with _NOTIFY_LOCK:
         for attempt in (1, 2):
+            if _NOTIFY["pid"] != os.getpid():  # a connection inherited through fork() is the parent's
+                _NOTIFY.update(cursor=None, pid=os.getpid())
             cursor = _NOTIFY["cursor"]
             try:
                 if cursor is None or cursor.closed:
@@ -58,6 +61,44 @@ def _notify_cron_workers(dbname):
                     pass
                 if attempt == 2:
                     _logger.warning("Could not wake the cron workers (they poll every minute)", exc_info=True)
+
+
+class _Waker:
+    """Sends the NOTIFY of committed events from a thread of its own, coalesced: the answer never waits for it.
+
+    PostgreSQL serializes the commits of all transactions that sent a NOTIFY with one global lock: one
+    NOTIFY per webhook made every webhook of every worker wait in that line (bench/inbound.py: about 280
+    answers per second whatever the number of senders). A commit asks for a wake-up; the thread sends one
+    NOTIFY for all the requests made while it was sending the previous one, each one started after the
+    commits it answers for, so that no committed event waits for the cron workers' one-minute poll.
+    """
+
+    def __init__(self):
+        self._condition = threading.Condition()
+        self._pending = set()
+        self._thread = None
+        self._pid = None
+
+    def wake(self, dbname):
+        with self._condition:
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._run, name="messenger-cron-waker", daemon=True)
+                self._thread.start()
+            self._pending.add(dbname)
+            self._condition.notify()
+
+    def _run(self):
+        while True:
+            with self._condition:
+                while not self._pending:
+                    self._condition.wait()
+                dbnames, self._pending = self._pending, set()
+            for dbname in dbnames:
+                _notify_cron_workers(dbname)
+
+
+_WAKER = _Waker()
 
 
 def _without_nul(value):
@@ -127,31 +168,49 @@ class MessengerEvent(models.Model):
     # ------------------------------------------------------------------
 
     @api.model
-    def _store(self, account, key, body):
-        """Store one delivery once; return True when new, False for a duplicate.
+    def _store(self, account, key, body, company_id=None):
+        """Store one delivery once, with the trigger that wakes the processing; True when new, False for a duplicate.
 
-        INSERT ... ON CONFLICT DO NOTHING makes two concurrent deliveries of the same key store one row
-        without raising. Under REPEATABLE READ (every Odoo cursor) the second one raises a serialization
-        failure instead when the first committed after its snapshot was taken: that failure proves the row
-        is there, committed, so it is a duplicate too. Answering it at once (instead of letting Odoo retry
-        the whole request after a random sleep of up to 2 s, which also found the body already consumed)
-        keeps the answer fast and never refuses a valid redelivery.
+        One statement: ``INSERT ... ON CONFLICT DO NOTHING`` makes two concurrent deliveries of the same key
+        store one row without raising, and the processing cron's trigger row is inserted only with a new
+        event (see _trigger_processing; the NOTIFY follows the commit, see _notify_processing). Under
+        REPEATABLE READ (every Odoo cursor) the second of two concurrent deliveries raises a serialization
+        failure instead when the first committed after its snapshot was taken: that failure proves the row is
+        there, committed, so it is a duplicate too. Answering it at once (instead of letting Odoo retry the
+        whole request after a random sleep of up to 2 s) keeps the answer fast and never refuses a valid
+        redelivery; the transaction held nothing else and is rolled back.
         """
         uid = self.env.uid
+        cron_id = self.env["ir.model.data"]._xmlid_to_res_id("messenger_connector.ir_cron_process_events")
+        company_id = company_id or account.company_id.id
         try:
-            with self.env.cr.savepoint(flush=False):
-                self.env.cr.execute("""
+            self.env.cr.execute("""
+                WITH event AS (
                     INSERT INTO messenger_event (account_id, company_id, key, body, state, attempts,
                                                  create_uid, write_uid, create_date, write_date)
-                    VALUES (%s, %s, %s, %s, 'pending', 0, %s, %s,
+                    VALUES (%(account)s, %(company)s, %(key)s, %(body)s, 'pending', 0, %(uid)s, %(uid)s,
                             now() at time zone 'UTC', now() at time zone 'UTC')
                     ON CONFLICT (account_id, key) DO NOTHING
                     RETURNING id
-                """, (account.id, account.company_id.id, key, body, uid, uid))
-                return bool(self.env.cr.fetchone())
+                ), trigger AS (
+                    INSERT INTO ir_cron_trigger (cron_id, call_at, create_uid, write_uid, create_date, write_date)
+                    SELECT %(cron)s, now() at time zone 'UTC', %(uid)s, %(uid)s,
+                           now() at time zone 'UTC', now() at time zone 'UTC'
+                      FROM event
+                )
+                SELECT id FROM event
+            """, {"account": account.id, "company": company_id, "key": key, "body": body, "uid": uid,
+                  "cron": cron_id})
+            return bool(self.env.cr.fetchone())
         except pg_errors.SerializationFailure:
+            self.env.cr.rollback()
             _logger.info("Messenger delivery %s of account %s stored concurrently: duplicate", key, account.id)
             return False
+
+    @api.model
+    def _notify_processing(self):
+        """Wake the cron workers once this transaction commits (the trigger row is already written)."""
+        self.env.cr.postcommit.add(functools.partial(_WAKER.wake, self.env.cr.dbname))
 
     # ------------------------------------------------------------------
     # Processing (cron)
@@ -301,9 +360,9 @@ class MessengerEvent(models.Model):
         webhook request. A trigger created while the cron runs survives that run (the cron only deletes
         triggers older than its start), so a new event never waits for the cron's interval.
         """
-        cron = self.env.ref("messenger_connector.ir_cron_process_events")
+        cron_id = self.env["ir.model.data"]._xmlid_to_res_id("messenger_connector.ir_cron_process_events")
         self.env.cr.execute("""
             INSERT INTO ir_cron_trigger (cron_id, call_at, create_uid, write_uid, create_date, write_date)
             VALUES (%s, now() at time zone 'UTC', %s, %s, now() at time zone 'UTC', now() at time zone 'UTC')
-        """, (cron.id, self.env.uid, self.env.uid))
-        self.env.cr.postcommit.add(functools.partial(_notify_cron_workers, self.env.cr.dbname))
+        """, (cron_id, self.env.uid, self.env.uid))
+        self._notify_processing()

@@ -9,6 +9,7 @@ import psycopg2
 from odoo import sql_db
 from odoo.tests import HttpCase, tagged
 
+from odoo.addons.messenger_connector.controllers import fast_path
 from odoo.addons.messenger_connector.models import messenger_message
 from odoo.addons.messenger_connector.providers import fakes
 
@@ -79,6 +80,13 @@ class TestWebhookFaults(MessengerCase, HttpCase):
         body, headers = self.signed(self.wa_text("32470000103", "db down", "wamid.DBDOWN"))
         Event = type(self.env["messenger.event"])
         with patch.object(Event, "_store", side_effect=psycopg2.OperationalError("server closed the connection")), \
+                self.assertLogs("odoo.addons.messenger_connector.controllers.fast_path", level="WARNING"):
+            response = self.url_open(self.path(), data=body, headers=headers)
+        self.assertEqual(response.status_code, 503)
+        self.assertEqual(self.events(), before)
+        # the same through Odoo's own dispatch (where the fast path does not serve): a 5xx too
+        with patch.object(fast_path, "serve", return_value=None), \
+                patch.object(Event, "_store", side_effect=psycopg2.OperationalError("server closed the connection")), \
                 self.assertLogs("odoo.http", level="ERROR"):
             response = self.url_open(self.path(), data=body, headers=headers)
         self.assertGreaterEqual(response.status_code, 500)
