@@ -712,9 +712,11 @@ def test_bad_success_answer(wa, wa_fake):
     assert (info.value.kind, info.value.code) == (PERMANENT, "bad_response")
 
 
+@pytest.mark.parametrize("value", [" ", "\x00", " \x00\x00 "])
 @pytest.mark.parametrize("field", ["id", "from"])
-def test_empty_required_ids_are_malformed(wa, field):
+def test_empty_required_ids_are_malformed(wa, field, value):
+    """NUL characters cannot be stored: an id made only of them would be stored as an empty id (hostile run)."""
     message = fakes.wa_message("111", "text", {"body": "a"}, wamid="m1")
-    message[field] = " "
+    message[field] = value
     with pytest.raises(MalformedError):
         wa.parse(fakes.body_bytes(fakes.wa_payload(messages=[message])))

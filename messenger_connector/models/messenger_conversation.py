@@ -248,7 +248,8 @@ class MessengerConversation(models.Model):
         partners = found.partner_id
         if not partners:
             return
-        # open leads of each contact's commercial entity, as _link_open_lead searches them (child_of)
+        # open leads of each contact's commercial entity, as _link_open_lead searches them (child_of); sudo as
+        # there: the processor links records whatever the agent's rights, access follows the link afterwards
         commercial = partners.commercial_partner_id
         leads = self.env["crm.lead"].sudo().search_fetch([
             ("partner_id", "child_of", commercial.ids),
@@ -263,6 +264,7 @@ class MessengerConversation(models.Model):
                 partner = partner.parent_id
         for partner_id, lead_ids in by_partner.items():
             batch.leads[partner_id] = leads.browse(lead_ids)
+        # sudo: as in _find_candidate, the processor links the contact's candidate whatever the agent's rights
         candidates = self.env["hr.candidate"].sudo().search_fetch(
             [("partner_id", "in", partners.ids)], ["partner_id", "company_id"], order="id")
         for partner in partners:

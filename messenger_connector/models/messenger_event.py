@@ -63,44 +63,6 @@ def _notify_cron_workers(dbname):
                     _logger.warning("Could not wake the cron workers (they poll every minute)", exc_info=True)
 
 
-class _Waker:
-    """Sends the NOTIFY of committed events from a thread of its own, coalesced: the answer never waits for it.
-
-    PostgreSQL serializes the commits of all transactions that sent a NOTIFY with one global lock: one
-    NOTIFY per webhook made every webhook of every worker wait in that line (bench/inbound.py: about 280
-    answers per second whatever the number of senders). A commit asks for a wake-up; the thread sends one
-    NOTIFY for all the requests made while it was sending the previous one, each one started after the
-    commits it answers for, so that no committed event waits for the cron workers' one-minute poll.
-    """
-
-    def __init__(self):
-        self._condition = threading.Condition()
-        self._pending = set()
-        self._thread = None
-        self._pid = None
-
-    def wake(self, dbname):
-        with self._condition:
-            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
-                self._pid = os.getpid()
-                self._thread = threading.Thread(target=self._run, name="messenger-cron-waker", daemon=True)
-                self._thread.start()
-            self._pending.add(dbname)
-            self._condition.notify()
-
-    def _run(self):
-        while True:
-            with self._condition:
-                while not self._pending:
-                    self._condition.wait()
-                dbnames, self._pending = self._pending, set()
-            for dbname in dbnames:
-                _notify_cron_workers(dbname)
-
-
-_WAKER = _Waker()
-
-
 def _without_nul(value):
     """PostgreSQL text cannot hold NUL: remove it from every string of a normalized event (in place)."""
     if dataclasses.is_dataclass(value):
@@ -210,7 +172,7 @@ class MessengerEvent(models.Model):
     @api.model
     def _notify_processing(self):
         """Wake the cron workers once this transaction commits (the trigger row is already written)."""
-        self.env.cr.postcommit.add(functools.partial(_WAKER.wake, self.env.cr.dbname))
+        self.env.cr.postcommit.add(functools.partial(_notify_cron_workers, self.env.cr.dbname))
 
     # ------------------------------------------------------------------
     # Processing (cron)

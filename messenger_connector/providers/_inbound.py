@@ -67,7 +67,8 @@ def _get(container, key, types, required):
         return None
     if isinstance(value, bool) and bool not in types or not isinstance(value, types):
         raise MalformedError(f"{key!r} has the wrong type")
-    if required and isinstance(value, str) and not value.strip():
+    # NUL characters cannot be stored (PostgreSQL text): an id made of them and blanks is an empty id
+    if required and isinstance(value, str) and not value.replace("\x00", "").strip():
         raise MalformedError(f"{key!r} is empty")
     return value
 
