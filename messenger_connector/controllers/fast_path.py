@@ -34,6 +34,7 @@ _logger = logging.getLogger(__name__)
 PREFIX = "/messenger/webhook/"
 #: the databases a host may use (Odoo's dbfilter), remembered this long: asking costs a query per request
 DB_LIST_SECONDS = 2.0
+DB_LIST_HOSTS = 64
 _DB_LISTS = {}
 #: per thread: {database: cursor} kept between deliveries (see _transaction)
 _LOCAL = threading.local()
@@ -45,6 +46,8 @@ def _database(environ):
     now = time.monotonic()
     cached = _DB_LISTS.get(host)
     if cached is None or cached[0] < now:
+        if len(_DB_LISTS) >= DB_LIST_HOSTS:  # the Host header is the caller's: never let it grow the cache
+            _DB_LISTS.clear()
         cached = _DB_LISTS[host] = (now + DB_LIST_SECONDS, odoo.http.db_list(force=True, host=host))
     dbs = cached[1]
     return dbs[0] if len(dbs) == 1 else None
