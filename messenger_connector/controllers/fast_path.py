@@ -36,8 +36,9 @@ PREFIX = "/messenger/webhook/"
 DB_LIST_SECONDS = 2.0
 DB_LIST_HOSTS = 64
 _DB_LISTS = {}
-#: per thread: {database: cursor} kept between deliveries (see _transaction)
+#: per thread: {database: cursor} kept between deliveries (see _transaction); all of them, closed at exit
 _LOCAL = threading.local()
+_KEPT = set()
 
 
 def _database(environ):
@@ -71,7 +72,7 @@ def _transaction(registry):
     cr = _LOCAL.cursors.get(registry.db_name)
     if cr is None or cr.closed:
         cr = _LOCAL.cursors[registry.db_name] = sql_db.db_connect(registry.db_name).cursor()
-        atexit.register(_close_quietly, cr)
+        _KEPT.add(cr)
     try:
         yield cr
         cr.commit()
@@ -85,10 +86,17 @@ def _transaction(registry):
 
 
 def _close_quietly(cr):
+    _KEPT.discard(cr)
     try:
         cr.close()
     except Exception:  # noqa: BLE001 - closing a broken or closed cursor
         pass
+
+
+@atexit.register
+def _close_kept():
+    for cr in list(_KEPT):
+        _close_quietly(cr)
 
 
 def serve(environ):

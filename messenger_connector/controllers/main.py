@@ -31,7 +31,7 @@ def webhook_route(env, webhook_key):
 
 
 def receive_delivery(env, webhook_key, headers, args, read_body):
-    """Authenticate the raw bytes of a delivery, store them once (with the trigger of the processing).
+    """Authenticate the raw bytes of a delivery, store them once and trigger their processing.
 
     The one implementation of the webhook POST, for the route below and for the server-wide fast path
     (controllers/fast_path.py). ``read_body(limit)`` returns the raw body or raises RequestEntityTooLarge.
@@ -58,7 +58,7 @@ def receive_delivery(env, webhook_key, headers, args, read_body):
     # sudo: nobody (auth="none") can create events; the row holds only the authenticated raw body.
     Event = env["messenger.event"].sudo()
     if Event._store(env["messenger.account"].browse(account_id), key, text, company_id=company_id):
-        Event._notify_processing()
+        Event._trigger_processing()
 
 
 def read_bounded(httprequest, stream, limit):

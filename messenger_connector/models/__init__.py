@@ -1,3 +1,4 @@
+from . import messenger_cached_mixin
 from . import messenger_account
 from . import messenger_conversation
 from . import messenger_conversation_consent

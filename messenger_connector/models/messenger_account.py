@@ -16,6 +16,7 @@ def _new_token(*_args):
 
 class MessengerAccount(models.Model):
     _name = "messenger.account"
+    _inherit = ["messenger.cached.mixin"]  # _webhook_route
     _description = "Messenger Account"
     _order = "sequence, name, id"
 
@@ -166,19 +167,6 @@ class MessengerAccount(models.Model):
         if not account:
             return None
         return account.id, account.company_id.id, account.provider, account._provider_config()
-
-    @api.model_create_multi
-    def create(self, vals_list):
-        self.env.registry.clear_cache()  # _webhook_route
-        return super().create(vals_list)
-
-    def write(self, vals):
-        self.env.registry.clear_cache()  # _webhook_route
-        return super().write(vals)
-
-    def unlink(self):
-        self.env.registry.clear_cache()  # _webhook_route
-        return super().unlink()
 
     def _provider_config(self):
         self.ensure_one()

@@ -110,6 +110,7 @@ class MessengerConsentKeyword(models.Model):
     """A word that, sent alone, opts a person out (or back in)."""
 
     _name = "messenger.consent.keyword"
+    _inherit = ["messenger.cached.mixin"]  # _keyword_actions
     _description = "Messenger Opt-out / Opt-in Keyword"
     _order = "action, lang, keyword"
 
@@ -134,16 +135,3 @@ class MessengerConsentKeyword(models.Model):
     def _keyword_actions(self):
         """{normalized keyword: action} of the active keywords (cached: looked up for every inbound message)."""
         return {normalize_keyword(k.keyword): k.action for k in self.sudo().search([])}
-
-    @api.model_create_multi
-    def create(self, vals_list):
-        self.env.registry.clear_cache()
-        return super().create(vals_list)
-
-    def write(self, vals):
-        self.env.registry.clear_cache()
-        return super().write(vals)
-
-    def unlink(self):
-        self.env.registry.clear_cache()
-        return super().unlink()

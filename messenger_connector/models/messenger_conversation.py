@@ -223,8 +223,8 @@ class MessengerConversation(models.Model):
         """Look up, once for a group of events (``people``: [(account, normalized event)]), the conversations,
         the stored message ids, and the open leads and candidates of the contacts that applying them asks for.
 
-        Each look-up is done the way the event-by-event code does it (``_get_or_create``, ``_receive``,
-        ``_link_open_lead``, ``_find_candidate``), for all the group's people in one query.
+        Each look-up is the one the event-by-event code does (``_get_or_create``, ``_receive``, ``_open_leads``,
+        ``_candidates``), for all the group's people in one query.
         """
         user_ids = {ev.external_user_id for _account, ev in people}
         account_ids = {account.id for account, _ev in people}
@@ -239,22 +239,16 @@ class MessengerConversation(models.Model):
         message_keys = {(account.id, ev.external_id) for account, ev in people
                         if ev.kind == prov.MESSAGE and ev.external_id}
         if message_keys:
-            stored = self.env["messenger.message"].search_fetch([
+            stored = {(m.account_id.id, m.external_id) for m in self.env["messenger.message"].search_fetch([
                 ("account_id", "in", list(account_ids)),
                 ("external_id", "in", list({external_id for _a, external_id in message_keys}))],
-                ["account_id", "external_id"])
-            batch.message_keys |= message_keys
-            batch.known_messages |= {(m.account_id.id, m.external_id) for m in stored}
+                ["account_id", "external_id"])}
+            batch.messages.update({key: key in stored for key in message_keys})
         partners = found.partner_id
         if not partners:
             return
-        # open leads of each contact's commercial entity, as _link_open_lead searches them (child_of); sudo as
-        # there: the processor links records whatever the agent's rights, access follows the link afterwards
         commercial = partners.commercial_partner_id
-        leads = self.env["crm.lead"].sudo().search_fetch([
-            ("partner_id", "child_of", commercial.ids),
-            "|", ("stage_id", "=", False), ("stage_id.is_won", "=", False),
-        ], ["partner_id", "company_id", "team_id", "name", "write_date"], order="write_date desc, id desc")
+        leads = self._open_leads(commercial)
         by_partner = {partner.id: [] for partner in commercial}
         for lead in leads:  # a lead belongs to every contact of ours it is under (child_of)
             partner = lead.partner_id
@@ -264,9 +258,7 @@ class MessengerConversation(models.Model):
                 partner = partner.parent_id
         for partner_id, lead_ids in by_partner.items():
             batch.leads[partner_id] = leads.browse(lead_ids)
-        # sudo: as in _find_candidate, the processor links the contact's candidate whatever the agent's rights
-        candidates = self.env["hr.candidate"].sudo().search_fetch(
-            [("partner_id", "in", partners.ids)], ["partner_id", "company_id"], order="id")
+        candidates = self._candidates(partners)
         for partner in partners:
             batch.candidates[partner.id] = candidates.filtered(lambda c: c.partner_id == partner)
 
@@ -329,11 +321,11 @@ class MessengerConversation(models.Model):
         Message = self.env["messenger.message"]
         batch = self.env.context.get("messenger_batch")
         key = (self.account_id.id, event.external_id)
-        if batch is not None and key in batch.message_keys:
-            if key in batch.known_messages:
-                return Message
-        elif event.external_id and Message.search_count([
-                ("account_id", "=", self.account_id.id), ("external_id", "=", event.external_id)], limit=1):
+        stored = batch.messages.get(key) if batch is not None else None
+        if stored is None:
+            stored = bool(event.external_id) and bool(Message.search_count([
+                ("account_id", "=", self.account_id.id), ("external_id", "=", event.external_id)], limit=1))
+        if stored:
             return Message
         when = event.timestamp and event.timestamp.astimezone(datetime.timezone.utc).replace(tzinfo=None) \
             or fields.Datetime.now()
@@ -358,8 +350,7 @@ class MessengerConversation(models.Model):
                 "name": event.location.name, "address": event.location.address} or False,
         })
         if batch is not None and event.external_id:
-            batch.message_keys.add(key)
-            batch.known_messages.add(key)
+            batch.messages[key] = True
         if message.media_state == "pending":
             message._download_media()
         vals = {"last_message_at": max(when, self.last_message_at or when)}
@@ -409,16 +400,8 @@ class MessengerConversation(models.Model):
             return
         batch = self.env.context.get("messenger_batch")
         commercial = self.partner_id.commercial_partner_id
-        if batch is not None and commercial.id in batch.leads:
-            leads = batch.leads[commercial.id].filtered(lambda lead: lead.company_id in (
-                self.env["res.company"], self.company_id))
-        else:
-            # sudo: the processor links records whatever the agent's rights; access follows the link afterwards
-            leads = self.env["crm.lead"].sudo().search([
-                ("partner_id", "child_of", commercial.id),
-                ("company_id", "in", [False, self.company_id.id]),
-                "|", ("stage_id", "=", False), ("stage_id.is_won", "=", False),
-            ], order="write_date desc, id desc")
+        leads = batch.leads.get(commercial.id) if batch is not None else None
+        leads = self._of_company(self._open_leads(commercial) if leads is None else leads)
         if leads:
             self.write({"lead_id": leads[0].id, "team_id": self.team_id.id or leads[0].team_id.id})
             if len(leads) > 1:
@@ -442,12 +425,27 @@ class MessengerConversation(models.Model):
 
     def _find_candidate(self):
         batch = self.env.context.get("messenger_batch")
-        if batch is not None and self.partner_id.id in batch.candidates:
-            return batch.candidates[self.partner_id.id].filtered(
-                lambda c: c.company_id in (self.env["res.company"], self.company_id))[:1]
-        return self.env["hr.candidate"].sudo().search([
-            ("partner_id", "=", self.partner_id.id), ("company_id", "in", [False, self.company_id.id]),
-        ], order="id", limit=1)
+        candidates = batch.candidates.get(self.partner_id.id) if batch is not None else None
+        return self._of_company(self._candidates(self.partner_id) if candidates is None else candidates)[:1]
+
+    @api.model
+    def _open_leads(self, contacts):
+        """The open leads of ``contacts`` and the contacts under them, the most recently active first."""
+        # sudo: the processor links records whatever the agent's rights; access follows the link afterwards
+        return self.env["crm.lead"].sudo().search([
+            ("partner_id", "child_of", contacts.ids),
+            "|", ("stage_id", "=", False), ("stage_id.is_won", "=", False),
+        ], order="write_date desc, id desc")
+
+    @api.model
+    def _candidates(self, partners):
+        """The candidates of ``partners``, the oldest first."""
+        # sudo: as for leads, the processor links the contact's candidate whatever the agent's rights
+        return self.env["hr.candidate"].sudo().search([("partner_id", "in", partners.ids)], order="id")
+
+    def _of_company(self, records):
+        """``records`` of this conversation's company or of none."""
+        return records.filtered(lambda r: r.company_id in (self.env["res.company"], self.company_id))
 
     def _forget_batch_lookups(self):
         """A lead or candidate was created for this contact: the group's prefetched look-ups of it are stale."""

@@ -44,7 +44,7 @@ def _notify_cron_workers(dbname):
     query = SQL("SELECT %s('cron_trigger', %s)", SQL.identifier(ODOO_NOTIFY_FUNCTION), dbname)
     with _NOTIFY_LOCK:
         for attempt in (1, 2):
-            if _NOTIFY["pid"] != os.getpid():  # a connection inherited through fork() is the parent's
+            if _NOTIFY["pid"] != os.getpid():  # a connection opened before a fork() is the parent's
                 _NOTIFY.update(cursor=None, pid=os.getpid())
             cursor = _NOTIFY["cursor"]
             try:
@@ -88,8 +88,7 @@ class ProcessingBatch:
         self.providers = {}        # account id -> provider client
         self.parsed = {}           # event id -> normalized events
         self.conversations = {}    # (account id, external user id) -> conversation id, for those looked up
-        self.message_keys = set()  # (account id, external message id) looked up ...
-        self.known_messages = set()  # ... and those stored
+        self.messages = {}         # (account id, external message id) -> stored (bool), for those looked up
         self.leads = {}            # commercial partner id -> its open crm.lead (most recent first), looked up
         self.candidates = {}       # partner id -> its hr.candidate (by id), looked up
         self.chatter = []          # ids of messenger.message whose chatter posts wait for the end of the group
@@ -131,48 +130,30 @@ class MessengerEvent(models.Model):
 
     @api.model
     def _store(self, account, key, body, company_id=None):
-        """Store one delivery once, with the trigger that wakes the processing; True when new, False for a duplicate.
+        """Store one delivery once; return True when new, False for a duplicate.
 
-        One statement: ``INSERT ... ON CONFLICT DO NOTHING`` makes two concurrent deliveries of the same key
-        store one row without raising, and the processing cron's trigger row is inserted only with a new
-        event (see _trigger_processing; the NOTIFY follows the commit, see _notify_processing). Under
-        REPEATABLE READ (every Odoo cursor) the second of two concurrent deliveries raises a serialization
-        failure instead when the first committed after its snapshot was taken: that failure proves the row is
-        there, committed, so it is a duplicate too. Answering it at once (instead of letting Odoo retry the
-        whole request after a random sleep of up to 2 s) keeps the answer fast and never refuses a valid
-        redelivery; the transaction held nothing else and is rolled back.
+        INSERT ... ON CONFLICT DO NOTHING makes two concurrent deliveries of the same key store one row
+        without raising. Under REPEATABLE READ (every Odoo cursor) the second one raises a serialization
+        failure instead when the first committed after its snapshot was taken: that failure proves the row
+        is there, committed, so it is a duplicate too. Answering it at once (instead of letting Odoo retry
+        the whole request after a random sleep of up to 2 s, which also found the body already consumed)
+        keeps the answer fast and never refuses a valid redelivery; the transaction held nothing else and is
+        rolled back. ``company_id``: the account's, when the caller knows it (saves reading the account).
         """
         uid = self.env.uid
-        cron_id = self.env["ir.model.data"]._xmlid_to_res_id("messenger_connector.ir_cron_process_events")
-        company_id = company_id or account.company_id.id
         try:
             self.env.cr.execute("""
-                WITH event AS (
-                    INSERT INTO messenger_event (account_id, company_id, key, body, state, attempts,
-                                                 create_uid, write_uid, create_date, write_date)
-                    VALUES (%(account)s, %(company)s, %(key)s, %(body)s, 'pending', 0, %(uid)s, %(uid)s,
-                            now() at time zone 'UTC', now() at time zone 'UTC')
-                    ON CONFLICT (account_id, key) DO NOTHING
-                    RETURNING id
-                ), trigger AS (
-                    INSERT INTO ir_cron_trigger (cron_id, call_at, create_uid, write_uid, create_date, write_date)
-                    SELECT %(cron)s, now() at time zone 'UTC', %(uid)s, %(uid)s,
-                           now() at time zone 'UTC', now() at time zone 'UTC'
-                      FROM event
-                )
-                SELECT id FROM event
-            """, {"account": account.id, "company": company_id, "key": key, "body": body, "uid": uid,
-                  "cron": cron_id})
+                INSERT INTO messenger_event (account_id, company_id, key, body, state, attempts,
+                                             create_uid, write_uid, create_date, write_date)
+                VALUES (%s, %s, %s, %s, 'pending', 0, %s, %s, now() at time zone 'UTC', now() at time zone 'UTC')
+                ON CONFLICT (account_id, key) DO NOTHING
+                RETURNING id
+            """, (account.id, company_id or account.company_id.id, key, body, uid, uid))
             return bool(self.env.cr.fetchone())
         except pg_errors.SerializationFailure:
             self.env.cr.rollback()
             _logger.info("Messenger delivery %s of account %s stored concurrently: duplicate", key, account.id)
             return False
-
-    @api.model
-    def _notify_processing(self):
-        """Wake the cron workers once this transaction commits (the trigger row is already written)."""
-        self.env.cr.postcommit.add(functools.partial(_notify_cron_workers, self.env.cr.dbname))
 
     # ------------------------------------------------------------------
     # Processing (cron)
@@ -327,4 +308,4 @@ class MessengerEvent(models.Model):
             INSERT INTO ir_cron_trigger (cron_id, call_at, create_uid, write_uid, create_date, write_date)
             VALUES (%s, now() at time zone 'UTC', %s, %s, now() at time zone 'UTC', now() at time zone 'UTC')
         """, (cron_id, self.env.uid, self.env.uid))
-        self._notify_processing()
+        self.env.cr.postcommit.add(functools.partial(_notify_cron_workers, self.env.cr.dbname))

@@ -142,6 +142,7 @@ class MessengerMessage(models.Model):
         # posted together, in runs that keep the order of every chatter.
         run = self.browse().sudo()
         for message in self.sudo():
+            message.conversation_id.last_message_preview = (message.body or "")[:120] or message._content_label()
             if message.attachment_ids:
                 run._post_to_chatters_together()
                 run = self.browse().sudo()
@@ -160,7 +161,6 @@ class MessengerMessage(models.Model):
         """message_post in the conversation (which notifies its agent) and logged copies elsewhere."""
         self.ensure_one()
         conversation = self.conversation_id
-        conversation.last_message_preview = (self.body or "")[:120] or self._content_label()
         body = self._chatter_body()
         author = self._chatter_author()
         post = conversation.with_context(mail_create_nosubscribe=True).message_post(
@@ -238,7 +238,6 @@ class MessengerMessage(models.Model):
                 "record_company_id": companies[conversation.id].id,
                 "reply_to": reply_tos[email_from][0][conversation.id],
             })
-            conversation.last_message_preview = (message.body or "")[:120] or message._content_label()
             for record in conversation._chatter_records():
                 copy_values.append({
                     "author_id": author_id, "email_from": email_from, "model": record._name, "res_id": record.id,

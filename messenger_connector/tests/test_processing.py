@@ -1,4 +1,5 @@
 import json
+from unittest.mock import patch
 
 from odoo.tests import tagged
 
@@ -31,6 +32,12 @@ class TestGroupProcessing(MessengerCase):
         self.receive(self.wa_account, self.wa_text(wa_id, "Hello", f"wamid.START{wa_id}", name=name))
         return self.conversation(self.wa_account, wa_id)
 
+    def process_in_groups(self):
+        """Process, failing the test if a group fell back to applying its events one at a time."""
+        Event = type(self.env["messenger.event"])
+        with patch.object(Event, "_apply_each", side_effect=AssertionError("a group was applied one by one")):
+            self.process()
+
     def chatter(self, record):
         return self.env["mail.message"].search([("model", "=", record._name), ("res_id", "=", record.id),
                                                 ("message_type", "=", "comment")], order="id")
@@ -49,7 +56,7 @@ class TestGroupProcessing(MessengerCase):
         self.assertIn(self.user_agent.partner_id, conversation.message_partner_ids)
         for i in range(3):
             self.store(self.wa_text("32470556677", f"Question {i}", f"wamid.G{i}", name="Gina Group"))
-        self.process()
+        self.process_in_groups()
         messages = self.messages(self.wa_account, direction="in").filtered(
             lambda m: m.external_id.startswith("wamid.G")).sorted("id")
         self.assertEqual(len(messages), 3)
@@ -84,7 +91,7 @@ class TestGroupProcessing(MessengerCase):
         candidate = self.env["hr.candidate"].create({"partner_id": self.customer.id, "partner_name": "Gina"})
         self.store(self.wa_text("32470556677", "About the chairs", "wamid.GL1", name="Gina Group"))
         self.store(self.wa_text("32470556677", "And the desks", "wamid.GL2", name="Gina Group"))
-        self.process()
+        self.process_in_groups()
         self.assertEqual(conversation.lead_id, lead, "the open lead of the contact's company")
         self.assertEqual(conversation.candidate_id, candidate)
         self.assertEqual(len(self.chatter(lead)), 2, "both messages copied to the lead's chatter")
@@ -95,7 +102,7 @@ class TestGroupProcessing(MessengerCase):
         self.store(payload)
         # the same message again, in another envelope (another delivery key): one message
         self.store(fakes.wa_batch(payload, self.wa_text("32470556677", "Once", "wamid.GD2", name="Gina Group")))
-        self.process()
+        self.process_in_groups()
         self.assertEqual(len(self.messages(self.wa_account, external_id="wamid.GD1")), 1)
         self.assertEqual(len(self.messages(self.wa_account, external_id="wamid.GD2")), 1)
         bodies = self.chatter(conversation).mapped("body")
@@ -112,8 +119,11 @@ class TestGroupProcessing(MessengerCase):
             contacts=[{"profile": {"name": "Gina Group"}, "wa_id": "32470556677"}])
         self.store(bad)
         self.store(self.wa_text("32470556677", "third", "wamid.GF3", name="Gina Group"))
-        with self.assertLogs("odoo.addons.messenger_connector.models.messenger_event", "WARNING"):
+        Event = type(self.env["messenger.event"])
+        with self.assertLogs("odoo.addons.messenger_connector.models.messenger_event", "WARNING"), \
+                patch.object(Event, "_apply_each", autospec=True, side_effect=Event._apply_each) as one_by_one:
             self.process()
+        self.assertEqual(one_by_one.call_count, 1, "the group failed and was applied one event at a time")
         events = self.env["messenger.event"].search([("body", "like", "wamid.GF")])
         self.assertEqual(sorted(events.mapped("state")), ["done", "done", "failed"])
         self.assertIn("wamid.GFBAD", events.filtered(lambda e: e.state == "failed").body)
@@ -134,7 +144,7 @@ class TestGroupProcessing(MessengerCase):
             "document": {"id": "media-g1", "mime_type": "application/pdf", "filename": "plan.pdf"}}],
             contacts=[{"profile": {"name": "Gina Group"}, "wa_id": "32470556677"}]))
         self.store(self.wa_text("32470556677", "after", "wamid.GM3", name="Gina Group"))
-        self.process()
+        self.process_in_groups()
         posts = [self.messages(self.wa_account, external_id=w).mail_message_id for w in ("wamid.GM1", "wamid.GM2",
                                                                                         "wamid.GM3")]
         self.assertTrue(all(posts))
