@@ -7,7 +7,6 @@ class CrmLead(models.Model):
     _messenger_link_field = "lead_id"
 
     messenger_conversation_ids = fields.One2many("messenger.conversation", "lead_id", string="Conversations")
-    messenger_consent_ids = fields.One2many(related="partner_id.messenger_consent_ids", string="Messenger Consent")
 
     def _messenger_phone(self):
         return self.mobile or self.phone or super()._messenger_phone()

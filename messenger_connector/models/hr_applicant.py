@@ -7,7 +7,6 @@ class HrApplicant(models.Model):
     _messenger_link_field = "applicant_id"
 
     messenger_conversation_ids = fields.One2many("messenger.conversation", "applicant_id", string="Conversations")
-    messenger_consent_ids = fields.One2many(related="partner_id.messenger_consent_ids", string="Messenger Consent")
 
     def _messenger_domain(self):
         """The applicant's chats, and those of its candidate not yet tied to another application."""
@@ -25,7 +24,6 @@ class HrCandidate(models.Model):
     _messenger_link_field = "candidate_id"
 
     messenger_conversation_ids = fields.One2many("messenger.conversation", "candidate_id", string="Conversations")
-    messenger_consent_ids = fields.One2many(related="partner_id.messenger_consent_ids", string="Messenger Consent")
 
     def _messenger_phone(self):
         return self.partner_phone or super()._messenger_phone()

@@ -3,7 +3,7 @@ import secrets
 from werkzeug.urls import url_encode
 
 from odoo import _, api, fields, models, tools
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 
 from ..providers import PROVIDERS, ProviderError, get_provider
 
@@ -43,6 +43,10 @@ class MessengerAccount(models.Model):
         "res.users", string="Team", domain=[("share", "=", False)],
         help="Agents who answer this account's conversations.",
     )
+    audience_group_id = fields.Many2one(
+        "res.groups", "Audience", default=lambda self: self._default_audience(),
+        help="Who sees this account's chats that are linked to no lead or applicant, when the account has no "
+             "team: the Messenger users of this group. Empty: every Messenger user (interviewers included).")
     max_attempts = fields.Integer(
         "Send Attempts", default=5,
         help="How many times a temporarily failing message is tried before it is marked failed.",
@@ -100,6 +104,12 @@ class MessengerAccount(models.Model):
     _sql_constraints = [
         ("webhook_key_unique", "UNIQUE(webhook_key)", "The webhook key must be unique."),
     ]
+
+    @api.model
+    def _default_audience(self):
+        # salespeople: unlinked chats are sales enquiries until linked; recruitment-only users see chats
+        # through their applications
+        return self.env.ref("sales_team.group_sale_salesman", raise_if_not_found=False)
 
     @api.depends("provider")
     def _compute_api_base_url(self):
@@ -205,8 +215,17 @@ class MessengerAccount(models.Model):
     # Actions
     # ------------------------------------------------------------------
 
+    def _check_manager(self):
+        """Account actions are for Messenger managers of the account's company, however they are called."""
+        if self.env.su:
+            return
+        if not self.env.user.has_group(MANAGER):
+            raise AccessError(_("Only Messenger managers may do this on messenger accounts."))
+        self.check_access("write")  # the record rules: the account's company among the user's companies
+
     def action_test_connection(self):
         self.ensure_one()
+        self._check_manager()
         try:
             description = self._get_provider().test_connection()
         except ProviderError as error:
@@ -217,6 +236,7 @@ class MessengerAccount(models.Model):
 
     def action_register_webhook(self):
         self.ensure_one()
+        self._check_manager()
         if self.provider != "telegram":
             raise UserError(_("Register the webhook URL and verify token in Meta's App Dashboard."))
         if not self.sudo().tg_secret_token:
@@ -228,6 +248,7 @@ class MessengerAccount(models.Model):
         return self._notify(_("Telegram now sends this bot's updates to %s", self.webhook_url), "success")
 
     def action_regenerate_webhook_key(self):
+        self._check_manager()
         for account in self:
             account.webhook_key = _new_token()
 

@@ -57,7 +57,8 @@ class MessengerConsent(models.Model):
             raise UserError(_("The consent log is append-only: record a new entry instead."))
         return super().write(vals)
 
-    def unlink(self):
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_append_only(self):
         raise UserError(_("The consent log is append-only: entries cannot be deleted."))
 
     def _erase_evidence(self):

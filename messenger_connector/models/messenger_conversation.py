@@ -2,13 +2,12 @@ import datetime
 import logging
 import re
 
+import phonenumbers
 from markupsafe import Markup
 
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.osv import expression
-
-from odoo.addons.phone_validation.tools import phone_validation
 
 from .. import providers as prov
 
@@ -35,6 +34,9 @@ class MessengerConversation(models.Model):
     profile_name = fields.Char(readonly=True, help="Name the person gave on the platform.")
     username = fields.Char(readonly=True)
     phone = fields.Char(readonly=True, help="The person's number in E.164 form, where the platform gives one.")
+    number_search = fields.Char(
+        "Number", store=False, search="_search_number",
+        help="Finds the person's number however it is written (+49 170 1111111, 0170 1111111, 491701111111).")
     partner_id = fields.Many2one("res.partner", "Contact", index=True, tracking=True)
     user_id = fields.Many2one(
         "res.users", "Agent", tracking=True, index=True, domain=[("share", "=", False)],
@@ -42,9 +44,8 @@ class MessengerConversation(models.Model):
     state = fields.Selection(
         [("waiting", "Waiting for Reply"), ("answered", "Answered"), ("closed", "Closed")],
         default="waiting", required=True, tracking=True, index=True, group_expand="_expand_states")
-    # Public name (shared/CONTRACT.md): the platform messages. This replaces mail.thread's message_ids
-    # (chatter messages) on this model; the two searches of mail.thread that used it are adapted below.
-    message_ids = fields.One2many("messenger.message", "conversation_id", string="Messages", domain=[])
+    # the platform messages (mail.thread's message_ids stays the chatter's)
+    messenger_message_ids = fields.One2many("messenger.message", "conversation_id", string="Messages")
     last_inbound_at = fields.Datetime("Last Inbound", readonly=True)
     last_message_at = fields.Datetime("Last Message", readonly=True, index=True)
     window_expires_at = fields.Datetime(
@@ -76,6 +77,35 @@ class MessengerConversation(models.Model):
         ("account_external_user_unique", "UNIQUE(account_id, external_user_id)",
          "There is already a conversation with this person on this account."),
     ]
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        conversations = super().create(vals_list)
+        conversations.filtered("user_id")._check_agent_access()
+        return conversations
+
+    def write(self, vals):
+        result = super().write(vals)
+        if vals.get("user_id"):
+            self._check_agent_access()
+        return result
+
+    def _check_agent_access(self):
+        """Hand-over: the agent of a chat must be able to read it. A person assigning a chat to someone who
+        cannot is refused (give that person the linked lead or application first, as Odoo's own hand-over
+        does); the processor's routing is exempt, its rules are the managers' choice."""
+        if self.env.is_superuser():
+            return
+        for conversation in self:
+            agent = conversation.user_id
+            as_agent = conversation.with_user(agent).with_context(allowed_company_ids=agent.company_ids.ids)
+            if not as_agent.has_access("read"):
+                linked = conversation.lead_id or conversation.applicant_id or conversation.candidate_id
+                raise UserError(_(
+                    "%(agent)s cannot open the chat with %(name)s and cannot be its agent. %(hint)s",
+                    agent=agent.name, name=conversation.name,
+                    hint=_("Assign %(record)s to them first: the chat follows it.", record=linked.display_name)
+                    if linked else _("Add them to the account's team first.")))
 
     @api.depends("partner_id.name", "profile_name", "username", "phone", "external_user_id")
     def _compute_name(self):
@@ -119,7 +149,8 @@ class MessengerConversation(models.Model):
     def _access_domain(self, mode, operator, value):
         """Conversations the current user may ``mode``: those of a linked lead, applicant or candidate the user
         may ``mode`` (Odoo's own access rights and record rules of those models decide), and unlinked ones for
-        the account's team (every Messenger user when the account has no team). Messenger managers: all.
+        the account's team (when the account has no team: the Messenger users of the account's audience group,
+        every Messenger user when it has none). Messenger managers: all.
         """
         if operator not in ("=", "!=") or not isinstance(value, bool):
             raise NotImplementedError("Unsupported search on access fields")
@@ -138,10 +169,32 @@ class MessengerConversation(models.Model):
                     # sudo: the user's own rule domain (just computed) is applied explicitly
                     domain.append([(fname, "in", comodel.sudo().with_context(active_test=False)._search(rules))])
             if user.has_group("messenger_connector.group_messenger_user"):
+                # unlinked chats: the account's team, else the account's audience (a group; none: everyone)
                 domain.append([(fname, "=", False) for fname in self._ACCESS_LINKS] + [
-                    "|", ("account_id.user_ids", "=", False), ("account_id.user_ids", "in", user.id)])
+                    "|", ("account_id.user_ids", "in", user.id),
+                    "&", ("account_id.user_ids", "=", False),
+                    "|", ("account_id.audience_group_id", "=", False),
+                    ("account_id.audience_group_id", "in", user.groups_id.ids)])
             domain = expression.OR(domain) if domain else [(0, "=", 1)]
         return domain if positive else ["!"] + expression.normalize_domain(domain)
+
+    @api.model
+    def _search_number(self, operator, value):
+        """Conversations whose number (E.164, or the platform's id, a wa_id) is ``value`` in any formatting:
+        compared as digits, a national number read in the company's country."""
+        if operator not in ("ilike", "like", "=", "=ilike", "=like") or not isinstance(value, str):
+            raise NotImplementedError("Unsupported search on the number")
+        terms = set()
+        digits = re.sub(r"\D", "", value)
+        if digits:
+            terms.add(digits[2:] if value.strip().startswith("00") else digits)
+        e164 = self._phone_format(number=value, country=self.env.company.country_id)
+        if e164:
+            terms.add(e164.lstrip("+"))
+        if not terms:
+            return [(0, "=", 1)]
+        return expression.OR([[(fname, "like", term)] for term in sorted(terms)
+                              for fname in ("phone", "external_user_id")])
 
     @api.model
     def _expand_states(self, states, domain):
@@ -153,19 +206,6 @@ class MessengerConversation(models.Model):
         for conversation in self:
             conversation.window_open = not conversation.account_id.window_hours or bool(
                 conversation.window_expires_at and conversation.window_expires_at > now)
-
-    @api.model
-    def _search_message_needaction(self, operator, operand):
-        messages = self.env["mail.message"]._search([
-            ("model", "=", self._name), ("needaction", operator, operand)])
-        return [("id", "in", messages.subselect("res_id"))]
-
-    @api.model
-    def _search_message_has_error(self, operator, operand):
-        messages = self.env["mail.message"]._search([
-            ("model", "=", self._name), ("has_error", operator, operand),
-            ("author_id", "=", self.env.user.partner_id.id)])
-        return [("id", "in", messages.subselect("res_id"))]
 
     def _compute_message_count_messenger(self):
         counts = {}
@@ -268,12 +308,7 @@ class MessengerConversation(models.Model):
         if not phone:
             return None
         number = phone if phone.startswith("+") else f"+{phone}"
-        country = account.company_id.country_id
-        try:
-            return phone_validation.phone_format(
-                number, country.code or None, country.phone_code or None, force_format="E164")
-        except UserError:
-            return number
+        return self._phone_format(number=number, country=account.company_id.country_id) or number
 
     def _link_partner(self):
         """Find the person's contact, or create one; flag the conversation when the match is ambiguous.
@@ -294,7 +329,7 @@ class MessengerConversation(models.Model):
             self.partner_id = same_person.partner_id
             return
         if self.phone:
-            matches = Partner.search(company_domain + [("phone_mobile_search", "=", self.phone)], order="id")
+            matches = self._partners_with_number(self.phone, company_domain)
             if matches:
                 # Deterministic: a person before a company, then the oldest contact.
                 persons = matches.filtered(lambda p: not p.is_company)
@@ -314,6 +349,23 @@ class MessengerConversation(models.Model):
             "comment": _("Created from a %(provider)s conversation.",
                          provider=self.account_id._provider_label()),
         })
+
+    def _partners_with_number(self, e164, domain):
+        """Contacts of ``domain`` whose phone or mobile is the number ``e164``, whatever its formatting and
+        country (read in the contact's country, else this conversation's company's), the oldest first."""
+        Partner = self.env["res.partner"]
+        try:
+            national = str(phonenumbers.parse(e164).national_number)
+        except phonenumbers.NumberParseException:
+            national = None
+        # phone_sanitized is the E.164 of the mobile (else the phone); the other number is compared below
+        candidates = Partner.search(domain + (
+            ["|", ("phone_sanitized", "=", e164), ("phone_mobile_search", "like", national)] if national
+            else [("phone_mobile_search", "=", e164)]), order="id")
+        company_country = self.company_id.country_id
+        return candidates.filtered(lambda partner: partner.phone_sanitized == e164 or any(
+            partner._phone_format(fname=fname, country=partner.country_id or company_country) == e164
+            for fname in ("mobile", "phone") if partner[fname]))
 
     def _receive(self, event, event_record):
         """Store one inbound MESSAGE event once; a redelivered message is ignored."""
@@ -372,10 +424,11 @@ class MessengerConversation(models.Model):
         return message
 
     def _chatter_records(self):
-        """Records whose chatter shows this conversation's messages besides its own."""
+        """Records whose chatter shows this conversation's messages besides its own: only those whose access is
+        the conversation's (its lead, its applicant or else candidate), never the contact, which every employee
+        may read (the contact lists its conversations, filtered by the reader's access, instead)."""
         self.ensure_one()
-        return [record for record in (self.partner_id, self.lead_id, self.applicant_id or self.candidate_id)
-                if record]
+        return [record for record in (self.lead_id, self.applicant_id or self.candidate_id) if record]
 
     # ------------------------------------------------------------------
     # Business records: leads, candidates, applicants, routing
@@ -389,7 +442,8 @@ class MessengerConversation(models.Model):
             self._apply_for_job(job)
         self._link_open_lead()
         self._link_open_application()
-        self.account_id.routing_rule_ids._route(self, message)
+        # a job reference decided the application: no rule creates another one for the same message
+        self.account_id.routing_rule_ids._route(self, message, job_decided=bool(job))
 
     def _review(self, reason):
         self.write({"needs_review": True, "review_reason": reason})
@@ -516,7 +570,7 @@ class MessengerConversation(models.Model):
         return lead
 
     def _transcript_html(self, limit=50):
-        messages = self.message_ids.sorted("id")[-limit:]
+        messages = self.messenger_message_ids.sorted("id")[-limit:]
         lines = Markup("").join(
             Markup("<p><b>%s</b> %s</p>") % (
                 (m.partner_id.name or self.name) if m.direction == "in" else (m.author_id.name or _("Us")),
@@ -564,6 +618,8 @@ class MessengerConversation(models.Model):
     def action_create_lead(self):
         """One click: a lead with the contact and the transcript, linked to this conversation."""
         self.ensure_one()
+        if not self.env["crm.lead"].has_access("create"):
+            raise AccessError(_("Creating a lead needs access to CRM: ask a sales manager."))
         if self.lead_id:
             raise UserError(_("This conversation is already linked to the lead %s.", self.lead_id.name))
         lead = self._create_lead()
@@ -662,7 +718,7 @@ class MessengerConversation(models.Model):
         }
 
     def _header_markup(self, direction):
-        """Small header put before a message copied into a contact's chatter."""
+        """Small header put before a message copied into a lead's or applicant's chatter."""
         arrow = "←" if direction == "in" else "→"
         return Markup("<p><small>%s %s · %s</small></p>") % (
             arrow, self.account_id._provider_label(), self.account_id.name)

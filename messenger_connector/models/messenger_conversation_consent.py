@@ -173,7 +173,7 @@ class MessengerConversation(models.Model):
         """
         self.ensure_one()
         conversation = self.sudo()
-        messages = conversation.message_ids
+        messages = conversation.messenger_message_ids
         held = messages.filtered("legal_hold")
         counts = (messages - held)._remove_content(delete=delete)
         own_chatter = self.env["mail.message"].sudo().search([
@@ -189,15 +189,19 @@ class MessengerConversation(models.Model):
         conversation.write(vals)
         return counts
 
-    def unlink(self):
-        """Deleting a conversation (any way) removes its messages' content everywhere; never one on hold."""
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_legal_hold(self):
         held = self.filtered("legal_hold")
         if held:
             raise UserError(_("The conversation %(name)s is under legal hold (%(reason)s) and cannot be deleted.",
                               name=held[0].name, reason=held[0].legal_hold_reason))
-        self.sudo().message_ids.unlink()
+
+    @api.ondelete(at_uninstall=True)
+    def _unlink_remove_content(self):
+        """Deleting a conversation (any way) removes its messages' content everywhere (after the hold check
+        above: ondelete methods run in name order)."""
+        self.sudo().messenger_message_ids.unlink()
         self.env["ir.attachment"].sudo().search([("res_model", "=", self._name), ("res_id", "in", self.ids)]).unlink()
-        return super().unlink()
 
     # ------------------------------------------------------------------
     # UI

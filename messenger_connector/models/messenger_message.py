@@ -8,7 +8,6 @@ import time
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import plaintext2html
-from odoo.tools.mail import generate_tracking_message_id
 
 from .. import providers as prov
 
@@ -170,8 +169,8 @@ class MessengerMessage(models.Model):
         # The copies are logged notes: no follower notifications (the conversation's post above notifies
         # its agent), which keeps them cheap (measured by bench/inbound.py).
         copies = [
-            record.sudo()._message_log(
-                body=conversation._header_markup(self.direction) + body, author_id=author,
+            record._message_log_batch(
+                {record.id: conversation._header_markup(self.direction) + body}, author_id=author,
                 message_type="comment", attachment_ids=self.attachment_ids.ids)
             for record in conversation._chatter_records()]
         # every chatter copy is remembered, so that retention and erasure can remove the content everywhere
@@ -182,9 +181,8 @@ class MessengerMessage(models.Model):
 
         The conversation posts get the values ``message_post`` gives them (computed once per conversation
         instead of once per post), are created in one go, and notify the conversation's followers through
-        ``_notify_thread`` exactly as ``message_post`` does; the copies get the values of ``_message_log`` and
-        are created in one go too. Checked field by field against message_post/_message_log by
-        tests/test_processing.py.
+        ``_notify_thread`` exactly as ``message_post`` does (checked field by field against message_post by
+        tests/test_processing.py); the copies are logged through ``_message_log_batch``.
         """
         if not self:
             return
@@ -212,12 +210,11 @@ class MessengerMessage(models.Model):
         IrModelData = self.env["ir.model.data"]
         subtypes = {"in": IrModelData._xmlid_to_res_id("mail.mt_comment"),
                     "out": IrModelData._xmlid_to_res_id("mail.mt_note")}
-        note = subtypes["out"]
         companies = conversations._mail_get_companies(default=self.env.company)
         alias_domains = conversations._mail_get_alias_domains(default_company=self.env.company)
         authors = {}
         reply_tos = {}
-        post_values, copy_values, copy_owner = [], [], []
+        post_values, copy_items = [], []
         for message in messages:
             conversation = message.conversation_id
             author_id = message._chatter_author()
@@ -225,8 +222,7 @@ class MessengerMessage(models.Model):
                 authors[author_id] = Thread._message_compute_author(author_id, None, raise_on_email=False)[1]
             email_from = authors[author_id]
             if email_from not in reply_tos:
-                reply_tos[email_from] = (conversations._notify_get_reply_to(default=email_from),
-                                         Thread._notify_get_reply_to(default=email_from)[False])
+                reply_tos[email_from] = conversations._notify_get_reply_to(default=email_from)
             body = message._chatter_body()
             post_values.append({
                 "author_id": author_id, "author_guest_id": False, "email_from": email_from,
@@ -236,19 +232,10 @@ class MessengerMessage(models.Model):
                 "email_add_signature": True, "record_name": conversation.display_name,
                 "record_alias_domain_id": alias_domains[conversation.id].id,
                 "record_company_id": companies[conversation.id].id,
-                "reply_to": reply_tos[email_from][0][conversation.id],
+                "reply_to": reply_tos[email_from][conversation.id],
             })
-            for record in conversation._chatter_records():
-                copy_values.append({
-                    "author_id": author_id, "email_from": email_from, "model": record._name, "res_id": record.id,
-                    "record_alias_domain_id": False, "record_company_id": False, "record_name": False,
-                    "attachment_ids": False, "message_type": "comment", "is_internal": True, "subject": False,
-                    "subtype_id": note, "tracking_value_ids": False, "email_add_signature": False,
-                    "message_id": generate_tracking_message_id("message-notify"), "partner_ids": False,
-                    "reply_to": reply_tos[email_from][1],
-                    "body": conversation._header_markup(message.direction) + body,
-                })
-                copy_owner.append(message)
+            copy_items.extend((record, author_id, conversation._header_markup(message.direction) + body, message)
+                              for record in conversation._chatter_records())
         posts = conversations._message_create(post_values)
         followed = {res_id for [res_id] in self.env["mail.followers"].sudo()._read_group(
             [("res_model", "=", conversations._name), ("res_id", "in", conversations.ids)], ["res_id"])}
@@ -257,9 +244,8 @@ class MessengerMessage(models.Model):
             conversation._message_post_after_hook(post, values)
             if conversation.id in followed:  # message_post's notification (nothing to do without followers)
                 conversation._notify_thread(post, values)
-        copies = Thread.sudo()._message_create(copy_values) if copy_values else self.env["mail.message"]
         chatter = {message: [post.id] for message, post in zip(messages, posts)}
-        for message, copy in zip(copy_owner, copies):
+        for message, copy in self._log_copies(copy_items):
             chatter[message].append(copy.id)
         # every chatter copy is remembered, so that retention and erasure can remove the content everywhere
         for message, ids in chatter.items():
@@ -268,6 +254,32 @@ class MessengerMessage(models.Model):
             "INSERT INTO messenger_message_chatter_rel (messenger_message_id, mail_message_id) VALUES %s "
             "ON CONFLICT DO NOTHING", [(message.id, i) for message, ids in chatter.items() for i in ids])
         messages.invalidate_recordset(["chatter_message_ids"])
+
+    @api.model
+    def _log_copies(self, items):
+        """Log chatter copies ([(record, author partner id, body, message)]) through ``_message_log_batch``: one
+        call per model and author with each record once, the calls ordered so that every record's copies keep
+        the order of ``items``. Return [(message, copy)].
+        """
+        batches = []  # [model, author id, {res_id: body}, {res_id: message}]
+        last = {}  # (model, res_id): index of the batch with the record's latest copy
+        for record, author_id, body, message in items:
+            key = (record._name, record.id)
+            index = next((i for i in range(last.get(key, -1) + 1, len(batches))
+                          if batches[i][0] == record._name and batches[i][1] == author_id), None)
+            if index is None:
+                batches.append([record._name, author_id, {}, {}])
+                index = len(batches) - 1
+            batches[index][2][record.id] = body
+            batches[index][3][record.id] = message
+            last[key] = index
+        logged = []
+        for model, author_id, bodies, owners in batches:
+            # sudo: the copies are part of storing the message, which the caller was allowed to do
+            copies = self.env[model].sudo().browse(list(bodies))._message_log_batch(
+                bodies, author_id=author_id, message_type="comment")
+            logged.extend(zip(owners.values(), copies))
+        return logged
 
     # ------------------------------------------------------------------
     # Media

@@ -1,4 +1,4 @@
-from odoo import _, fields, models
+from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
 from .messenger_consent import PURPOSES
@@ -23,15 +23,18 @@ class MessengerMessage(models.Model):
             raise UserError(_("A legal hold needs a reason."))
         self.write({"legal_hold": True, "legal_hold_reason": reason})
 
-    def unlink(self):
-        """Whatever deletes messages (retention, erasure, privacy lookup, a manager) removes their content
-        everywhere, and never a message under legal hold."""
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_legal_hold(self):
         held = self.filtered("legal_hold")
         if held:
             raise UserError(_("%(count)s messages are under legal hold (%(reason)s) and cannot be deleted.",
                               count=len(held), reason=held[0].legal_hold_reason))
+
+    @api.ondelete(at_uninstall=True)
+    def _unlink_remove_content(self):
+        """Whatever deletes messages (retention, erasure, privacy lookup, a manager) removes their content
+        everywhere (after the hold check above: ondelete methods run in name order)."""
         self.sudo()._remove_content(delete=False)
-        return super().unlink()
 
     def _remove_content(self, delete=False):
         """Remove what the messages said everywhere it is stored; keep (or delete) the rows themselves.

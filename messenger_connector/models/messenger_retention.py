@@ -82,7 +82,7 @@ class MessengerRetentionPolicy(models.Model):
         """Apply this policy to one batch; write the audit entry of the run (counts, never content)."""
         self.ensure_one()
         conversations = self._due_conversations(limit=limit)
-        messages = conversations.message_ids
+        messages = conversations.messenger_message_ids
         held = messages.filtered("legal_hold")
         counts = {"conversations": len(conversations), "messages": len(messages - held),
                   "attachments": len((messages - held).attachment_ids), "held": len(held)}

@@ -3,6 +3,9 @@ import re
 from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 
+#: punctuation around a word that does not belong to it ("job!", "(price)", "«stop»")
+WORD_PUNCTUATION = ".,;:!?¡¿'\"()[]{}<>«»“”‘’…。！？，、"
+
 
 class MessengerRoutingRule(models.Model):
     """A pre-selection rule of an account: when an inbound message matches, do one thing.
@@ -25,7 +28,7 @@ class MessengerRoutingRule(models.Model):
         ("keyword", "Keywords"), ("regex", "Regular Expression"), ("payload", "Button / Start Payload"),
     ], default="keyword", required=True)
     pattern = fields.Char(
-        help="Keywords: comma-separated words, any of which in the message (case-insensitive). "
+        help="Keywords: comma-separated words, any of which as a whole word in the message (case-insensitive). "
              "Regular expression: searched in the message text (case-insensitive). "
              "Payload: comma-separated values, one of which equals the button or start payload.")
     apply_on = fields.Selection([
@@ -62,13 +65,22 @@ class MessengerRoutingRule(models.Model):
                 raise ValidationError(_("Rule '%(name)s' needs a %(field)s.", name=rule.name,
                                         field=rule._fields[needed].string))
 
+    @staticmethod
+    def _words(text):
+        """The words of ``text``, casefolded, without the punctuation around them ("JOB-3" is one word)."""
+        return [word for word in (w.strip(WORD_PUNCTUATION) for w in (text or "").casefold().split()) if word]
+
     def _matches(self, message):
         self.ensure_one()
         text = message.body or ""
         if self.match_type == "keyword":
-            words = [w.strip().casefold() for w in (self.pattern or "").split(",") if w.strip()]
-            found = set(re.findall(r"\w+", text.casefold()))
-            return any(w in found if re.fullmatch(r"\w+", w) else w in text.casefold() for w in words)
+            # whole words (a keyword of several words: those words in a row), never a part of a word
+            words = self._words(text)
+            for keyword in (self.pattern or "").split(","):
+                wanted = self._words(keyword)
+                if wanted and any(words[i:i + len(wanted)] == wanted for i in range(len(words) - len(wanted) + 1)):
+                    return True
+            return False
         if self.match_type == "regex":
             return bool(re.search(self.pattern, text, re.IGNORECASE))
         if self.match_type == "payload":
@@ -76,8 +88,11 @@ class MessengerRoutingRule(models.Model):
             return bool(message.payload) and message.payload.strip() in values
         return False
 
-    def _route(self, conversation, message):
-        """Run the rules of ``self`` (an account's rules) for an inbound message; return the rule that acted."""
+    def _route(self, conversation, message, job_decided=False):
+        """Run the rules of ``self`` (an account's rules) for an inbound message; return the rule that acted.
+
+        ``job_decided``: the message's job reference already decided the application (a rule creates none).
+        """
         rules = self.filtered("active")
         if conversation.routed:
             rules = rules.filtered(lambda r: r.apply_on == "every")
@@ -86,17 +101,17 @@ class MessengerRoutingRule(models.Model):
         rule = next((r for r in rules if not r.is_fallback and r._matches(message)), None) \
             or next((r for r in rules if r.is_fallback), None)
         if rule:
-            rule._act(conversation)
+            rule._act(conversation, job_decided=job_decided)
         return rule
 
-    def _act(self, conversation):
+    def _act(self, conversation, job_decided=False):
         self.ensure_one()
         if self.action == "lead":
             if not conversation.lead_id:
                 conversation._create_lead(self.team_id)
             elif self.team_id:
                 conversation.team_id = self.team_id
-        elif self.action == "applicant" and conversation.partner_id:
+        elif self.action == "applicant" and conversation.partner_id and not job_decided:
             conversation._apply_for_job(self.job_id)
         elif self.action == "assign_user":
             conversation.user_id = self.user_id

@@ -12,3 +12,4 @@ from . import test_retention
 from . import test_data_request
 from . import test_faults
 from . import test_processing
+from . import test_who_sees_what

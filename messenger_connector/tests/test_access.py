@@ -28,7 +28,7 @@ class TestAccess(MessengerCase):
         with self.assertRaises(AccessError):
             self.conv.with_user(self.user_other_company).read(["name"])
         with self.assertRaises(AccessError):
-            self.conv.message_ids.with_user(self.user_other_company).read(["body"])
+            self.conv.messenger_message_ids.with_user(self.user_other_company).read(["body"])
         with self.assertRaises(AccessError):
             self.wa_account.with_user(self.user_other_company).read(["name"])
 
@@ -49,7 +49,7 @@ class TestAccess(MessengerCase):
 
     def test_messenger_user_works_the_conversation(self):
         conv = self.conv.with_user(self.user_agent)
-        self.assertEqual(conv.message_ids.body, "secret plans")
+        self.assertEqual(conv.messenger_message_ids.body, "secret plans")
         conv.message_post(body="internal note", message_type="comment", subtype_xmlid="mail.mt_note")
         conv.action_send_text("reply")
         self.assertFalse(self.env["messenger.event"].with_user(self.user_agent).has_access("read"))
@@ -65,7 +65,7 @@ class TestAccess(MessengerCase):
                                                   "code": 190, "fbtrace_id": "x"}})
         self.conv.action_send_text("token test")
         self.send_queued()
-        message = self.conv.message_ids.filtered(lambda m: m.direction == "out")
+        message = self.conv.messenger_message_ids.filtered(lambda m: m.direction == "out")
         self.assertEqual(message.state, "failed")
         self.assertNotIn("test-wa-token", message.error_message)
         self.tg_account.api_base_url = "http://127.0.0.1:9"  # nothing listens there
@@ -74,6 +74,6 @@ class TestAccess(MessengerCase):
         conv = self.conversation(self.tg_account, "31337")
         conv.action_send_text("network test")
         self.send_queued()
-        failed = conv.message_ids.filtered(lambda m: m.direction == "out")
+        failed = conv.messenger_message_ids.filtered(lambda m: m.direction == "out")
         self.assertEqual(failed.state, "queued", "a network error is retried")
         self.assertNotIn("test-telegram-token", failed.error_message)

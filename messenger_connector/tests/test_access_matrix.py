@@ -81,10 +81,10 @@ class TestAccessMatrix(MessengerCase):
                 with self.subTest(user=user.login, chat=key):
                     self.assertEqual(chat.has_access("read"), ok)
                     self.assertEqual(chat.has_access("write"), ok)
-                    self.assertEqual(self.chats[key].message_ids.with_user(user).has_access("read"), ok)
+                    self.assertEqual(self.chats[key].messenger_message_ids.with_user(user).has_access("read"), ok)
                     if ok:
                         chat.message_post(body="note", message_type="comment", subtype_xmlid="mail.mt_note")
-                        self.assertEqual(chat.message_ids.body, "hello")
+                        self.assertEqual(chat.messenger_message_ids.body, "hello")
                     else:
                         with self.assertRaises(AccessError):
                             chat.message_post(body="note", message_type="comment", subtype_xmlid="mail.mt_note")
@@ -113,6 +113,6 @@ class TestAccessMatrix(MessengerCase):
         chat.with_user(self.sales_a).action_send_text("Your quote is attached")
         chat.lead_id.user_id = self.sales_b  # reassigned before the sender ran
         self.env["messenger.message"]._cron_send()
-        message = chat.message_ids.filtered(lambda m: m.direction == "out")
+        message = chat.messenger_message_ids.filtered(lambda m: m.direction == "out")
         self.assertEqual(message.state, "sent", message.error_message)
         self.assertEqual(message.write_uid, self.sales_a)

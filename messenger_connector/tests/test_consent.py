@@ -48,7 +48,7 @@ class TestConsent(MessengerCase):
             self.record(conversation, "opt_in", ["marketing"], reason="")
         self.record(conversation, "opt_in", ["marketing"])
         conversation.action_send_template("promo", "en", purpose="marketing")
-        self.assertEqual(len(conversation.message_ids.filtered(lambda m: m.direction == "out")), 3)
+        self.assertEqual(len(conversation.messenger_message_ids.filtered(lambda m: m.direction == "out")), 3)
         entry = conversation.consent_ids[0]
         self.assertEqual((entry.purpose, entry.source, entry.user_id), ("marketing", "manual", self.env.user))
 
@@ -145,7 +145,7 @@ class TestConsent(MessengerCase):
         self.fake_wa.fail_next(1, 400, fakes.wa_error_body(131050, "User stopped marketing messages"))
         conversation.action_send_template("promo", "en", purpose="marketing")
         self.send_queued()
-        failed = conversation.message_ids.filtered(lambda m: m.direction == "out")
+        failed = conversation.messenger_message_ids.filtered(lambda m: m.direction == "out")
         self.assertEqual((failed.state, failed.error_code), ("failed", "131050"))
         self.assertEqual(conversation.consent_marketing, "opt_out")
         self.assertFalse(conversation.blocked, "only marketing is refused")

@@ -17,7 +17,7 @@ class TestDataRequest(MessengerCase):
         self.receive(self.wa_account, self.wa_text("3249100002", "someone else's words", "wamid.D2", name="Other Otto"))
         self.mine = self.conversation(self.wa_account, "3249100001")
         self.other = self.conversation(self.wa_account, "3249100002")
-        self.mine.message_ids.attachment_ids = self.env["ir.attachment"].create({
+        self.mine.messenger_message_ids.attachment_ids = self.env["ir.attachment"].create({
             "name": "passport.jpg", "raw": b"JPEGDATA", "res_model": "messenger.conversation",
             "res_id": self.mine.id})
         self.mine.action_send_text("our answer")
@@ -49,7 +49,7 @@ class TestDataRequest(MessengerCase):
                                                "state": "received"})
         request = self.request()
         self.assertIn("Court order 42", request.holds)
-        messages = self.mine.message_ids
+        messages = self.mine.messenger_message_ids
         attachments = messages.attachment_ids
         request.action_erase()
         self.assertIn("Court order 42", request.done)
@@ -63,8 +63,8 @@ class TestDataRequest(MessengerCase):
         consent = self.env["messenger.consent"].sudo().search([("identity", "=", "3249100001")])
         self.assertTrue(consent, "the consent facts stay")
         self.assertFalse(consent.evidence)
-        self.assertEqual(held.message_ids.body, "held words")
-        self.assertEqual(self.other.message_ids.body, "someone else's words", "another person is untouched")
+        self.assertEqual(held.messenger_message_ids.body, "held words")
+        self.assertEqual(self.other.messenger_message_ids.body, "someone else's words", "another person is untouched")
 
     def test_opt_out_holds_after_erasure(self):
         self.receive(self.wa_account, self.wa_text("3249100001", "STOP", "wamid.D3", name="Dana Data"))
@@ -75,12 +75,12 @@ class TestDataRequest(MessengerCase):
 
     def test_deleting_a_conversation_any_way_removes_copies_and_respects_holds(self):
         from odoo.exceptions import UserError
-        copies = self.mine.message_ids.chatter_message_ids
+        copies = self.mine.messenger_message_ids.chatter_message_ids
         self.assertTrue(copies.filtered(lambda m: m.model == "res.partner"))
-        self.mine.message_ids[:1].action_set_legal_hold("Evidence for claim 7")
+        self.mine.messenger_message_ids[:1].action_set_legal_hold("Evidence for claim 7")
         with self.assertRaisesRegex(UserError, "legal hold"):
             self.mine.unlink()
-        self.mine.message_ids.legal_hold = False
+        self.mine.messenger_message_ids.legal_hold = False
         self.mine.unlink()
         self.assertFalse(copies.exists())
 

@@ -22,7 +22,7 @@ class TestOutbound(MessengerCase):
         self.conv.write({"last_inbound_at": past, "window_expires_at": past + datetime.timedelta(hours=24)})
 
     def queued(self):
-        return self.conv.message_ids.filtered(lambda m: m.direction == "out")
+        return self.conv.messenger_message_ids.filtered(lambda m: m.direction == "out")
 
     def test_reply_sent_as_author(self):
         self.conv.with_user(self.user_agent).action_send_text("Yes, it is in stock.")
@@ -137,7 +137,7 @@ class TestOutbound(MessengerCase):
         self.fake_tg.block(5550001)
         conv.action_send_text("Hello Bea")
         self.send_queued()
-        message = conv.message_ids.filtered(lambda m: m.direction == "out")
+        message = conv.messenger_message_ids.filtered(lambda m: m.direction == "out")
         self.assertEqual(message.state, "failed")
         self.assertIn("blocked", message.error_message)
         self.assertTrue(conv.blocked)
@@ -149,7 +149,7 @@ class TestOutbound(MessengerCase):
         conv = self.conversation(self.tg_account, "5550002")
         conv.action_send_text("Hello Carl")
         self.send_queued()
-        message = conv.message_ids.filtered(lambda m: m.direction == "out")
+        message = conv.messenger_message_ids.filtered(lambda m: m.direction == "out")
         self.assertEqual(message.state, "sent")
         self.assertEqual(self.fake_tg.sent[-1]["text"], "Hello Carl")
         self.assertEqual(self.fake_tg.sent[-1]["to"], "5550002")

@@ -51,7 +51,9 @@ class TestGroupProcessing(MessengerCase):
 
     def test_group_posts_are_what_message_post_and_message_log_give(self):
         self.maxDiff = None
+        lead = self.env["crm.lead"].create({"name": "Gina's chairs", "partner_id": self.customer.id})
         conversation = self.start()
+        self.assertEqual(conversation.lead_id, lead)
         conversation.user_id = self.user_agent  # a follower, notified by the conversation's posts
         self.assertIn(self.user_agent.partner_id, conversation.message_partner_ids)
         for i in range(3):
@@ -61,13 +63,14 @@ class TestGroupProcessing(MessengerCase):
             lambda m: m.external_id.startswith("wamid.G")).sorted("id")
         self.assertEqual(len(messages), 3)
         self.assertEqual(self.env["messenger.event"].search_count([("state", "!=", "done")]), 0)
-        # the same messages posted again one by one, through message_post and _message_log
+        # the same messages posted again one by one, through message_post and _message_log_batch
         grouped = {m: (m.mail_message_id, m.chatter_message_ids - m.mail_message_id) for m in messages}
         for message in messages:
             message._post_to_chatters_one()
         for message in messages:
             post, copies = grouped[message]
-            self.assertEqual(len(copies), 1, "one copy in the contact's chatter")
+            self.assertEqual(len(copies), 1, "one copy in the lead's chatter, none in the contact's")
+            self.assertEqual((copies.model, copies.res_id), ("crm.lead", lead.id))
             again = message.mail_message_id
             again_copy = message.chatter_message_ids - again - post - copies
             self.assertNotEqual(post, again)

@@ -18,7 +18,7 @@ class TestRetention(MessengerCase):
         self.held = self.chat("3249000003", "promise on record", days_ago=40)
         self.held.write({"legal_hold": True, "legal_hold_reason": "Warranty dispute 2026-17"})
         self.partly_held = self.chat("3249000004", "keep this one", days_ago=40, extra="drop this one")
-        self.partly_held.message_ids.filtered(lambda m: m.body == "keep this one").action_set_legal_hold(
+        self.partly_held.messenger_message_ids.filtered(lambda m: m.body == "keep this one").action_set_legal_hold(
             "Price promise")
 
     def chat(self, wa_id, text, days_ago, extra=None):
@@ -29,13 +29,13 @@ class TestRetention(MessengerCase):
         attachment = self.env["ir.attachment"].create({
             "name": f"{wa_id}.pdf", "raw": b"%PDF secret", "res_model": "messenger.conversation",
             "res_id": conversation.id})
-        conversation.message_ids[:1].attachment_ids = attachment
+        conversation.messenger_message_ids[:1].attachment_ids = attachment
         past = fields.Datetime.now() - datetime.timedelta(days=days_ago)
         conversation.write({"last_message_at": past})
         return conversation
 
     def contents(self, conversation):
-        return conversation.message_ids.mapped("body")
+        return conversation.messenger_message_ids.mapped("body")
 
     def test_dry_run_lists_and_changes_nothing(self):
         before = {c.id: self.contents(c) for c in (self.old, self.recent, self.held, self.partly_held)}
@@ -47,7 +47,7 @@ class TestRetention(MessengerCase):
         self.assertFalse(self.policy.audit_ids)
 
     def test_anonymize(self):
-        message = self.old.message_ids
+        message = self.old.messenger_message_ids
         attachment = message.attachment_ids
         chatter = message.chatter_message_ids
         self.assertTrue(chatter)
@@ -76,14 +76,14 @@ class TestRetention(MessengerCase):
 
     def test_delete(self):
         self.policy.action = "delete"
-        old_messages = self.old.message_ids
+        old_messages = self.old.messenger_message_ids
         chatter = old_messages.chatter_message_ids
         attachments = old_messages.attachment_ids
         partner = self.old.partner_id
         self.policy._apply()
         self.assertFalse(self.old.exists())
         self.assertFalse(old_messages.exists())
-        self.assertFalse(chatter.exists(), "the copies in the contact's chatter go too")
+        self.assertFalse(chatter.exists(), "the chatter copies go too")
         self.assertFalse(attachments.exists())
         self.assertFalse(self.env["mail.message"].search([("model", "=", "res.partner"), ("res_id", "=", partner.id),
                                                           ("body", "ilike", "secret")]))

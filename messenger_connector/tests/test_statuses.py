@@ -14,7 +14,7 @@ class TestStatuses(MessengerCase):
         self.conv = self.conversation(self.wa_account, "32470888001")
         self.conv.action_send_text("Reply")
         self.send_queued()
-        self.message = self.conv.message_ids.filtered(lambda m: m.direction == "out")
+        self.message = self.conv.messenger_message_ids.filtered(lambda m: m.direction == "out")
 
     def status(self, status, ts="1732000200"):
         self.receive(self.wa_account, fakes.wa_payload(statuses=[{

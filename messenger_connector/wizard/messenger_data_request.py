@@ -39,13 +39,13 @@ class MessengerDataRequest(models.TransientModel):
         for request in self:
             conversations = request._conversations()
             request.conversation_ids = conversations
-            request.message_count = len(conversations.message_ids)
+            request.message_count = len(conversations.messenger_message_ids)
             request.consent_count = len(request._consents(conversations))
             lines = [self.env._("Conversation %(name)s: %(reason)s", name=c.name, reason=c.legal_hold_reason)
                      for c in conversations.filtered("legal_hold")]
             lines += [self.env._("Message of %(date)s in %(name)s: %(reason)s", date=m.create_date,
                                  name=m.conversation_id.name, reason=m.legal_hold_reason)
-                      for m in conversations.message_ids.filtered("legal_hold")]
+                      for m in conversations.messenger_message_ids.filtered("legal_hold")]
             request.holds = "\n".join(lines) or False
 
     # ------------------------------------------------------------------
@@ -73,7 +73,7 @@ class MessengerDataRequest(models.TransientModel):
                     "type": m.content_type, "text": m.body, "payload": m.payload, "location": m.location,
                     "state": m.state, "delivered_at": when(m.delivered_at), "read_at": when(m.read_at),
                     "attachments": [f"attachments/{m.id}-{a.id}-{a.name}" for a in m.attachment_ids],
-                } for m in c.message_ids.sorted("id")],
+                } for m in c.messenger_message_ids.sorted("id")],
             } for c in conversations],
             "consent": [{
                 "channel": e.provider, "identity": e.identity, "purpose": e.purpose, "action": e.action,
@@ -82,7 +82,7 @@ class MessengerDataRequest(models.TransientModel):
             } for e in self._consents(conversations).sorted("recorded_at")],
         }
         files = {f"attachments/{m.id}-{a.id}-{a.name}": a.raw
-                 for m in conversations.message_ids for a in m.attachment_ids}
+                 for m in conversations.messenger_message_ids for a in m.attachment_ids}
         return data, files
 
     def action_export(self):
