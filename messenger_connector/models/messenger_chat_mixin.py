@@ -19,6 +19,7 @@ class MessengerChatMixin(models.AbstractModel):
         self.ensure_one()
         return [(self._messenger_link_field, "=", self.id)]
 
+    @api.depends_context("uid")
     def _compute_messenger_conversation_count(self):
         Conversation = self.env["messenger.conversation"]
         for record in self:

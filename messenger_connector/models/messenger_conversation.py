@@ -363,9 +363,19 @@ class MessengerConversation(models.Model):
             ["|", ("phone_sanitized", "=", e164), ("phone_mobile_search", "like", national)] if national
             else [("phone_mobile_search", "=", e164)]), order="id")
         company_country = self.company_id.country_id
+
+        def is_the_number(partner, number):
+            formatted = partner._phone_format(number=number, country=partner.country_id or company_country)
+            if formatted:
+                return formatted == e164
+            # not a number phonenumbers knows (a reserved range): the same digits written internationally
+            digits = re.sub(r"\D", "", number)
+            number = number.strip()
+            return number.startswith("00") and f"+{digits[2:]}" == e164 or number.startswith("+") and \
+                f"+{digits}" == e164
+
         return candidates.filtered(lambda partner: partner.phone_sanitized == e164 or any(
-            partner._phone_format(fname=fname, country=partner.country_id or company_country) == e164
-            for fname in ("mobile", "phone") if partner[fname]))
+            is_the_number(partner, partner[fname]) for fname in ("mobile", "phone") if partner[fname]))
 
     def _receive(self, event, event_record):
         """Store one inbound MESSAGE event once; a redelivered message is ignored."""

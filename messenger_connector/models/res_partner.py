@@ -1,4 +1,4 @@
-from odoo import fields, models
+from odoo import api, fields, models
 
 
 class ResPartner(models.Model):
@@ -14,6 +14,7 @@ class ResPartner(models.Model):
     messenger_consent_ids = fields.One2many(
         "messenger.consent", "partner_id", string="Messenger Consent", groups="base.group_user")
 
+    @api.depends_context("uid")
     def _compute_messenger_conversation_count(self):
         counts = dict(self.env["messenger.conversation"]._read_group(
             [("partner_id", "in", self.ids)], ["partner_id"], ["__count"]))

@@ -37,6 +37,7 @@ class MessengerCase(common.TransactionCase):
             "wa_verify_token": WA_VERIFY,
             "retry_delay": 1,
             "company_id": cls.company.id,
+            "audience_group_id": False,  # unlinked chats for every Messenger user: these agents sell nothing
         })
         cls.tg_account = cls.env["messenger.account"].create({
             "name": "TG test",
@@ -45,6 +46,7 @@ class MessengerCase(common.TransactionCase):
             "tg_bot_token": TG_TOKEN,
             "tg_secret_token": TG_SECRET,
             "company_id": cls.company.id,
+            "audience_group_id": False,
         })
         cls.user_agent = new_test_user(
             cls.env, login="mc_agent", groups="base.group_user,messenger_connector.group_messenger_user",

@@ -29,7 +29,7 @@ class TestRetention(MessengerCase):
         attachment = self.env["ir.attachment"].create({
             "name": f"{wa_id}.pdf", "raw": b"%PDF secret", "res_model": "messenger.conversation",
             "res_id": conversation.id})
-        conversation.messenger_message_ids[:1].attachment_ids = attachment
+        conversation.messenger_message_ids.sorted("id")[-1:].attachment_ids = attachment
         past = fields.Datetime.now() - datetime.timedelta(days=days_ago)
         conversation.write({"last_message_at": past})
         return conversation

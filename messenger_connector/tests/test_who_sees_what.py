@@ -127,14 +127,18 @@ class TestWhoSeesWhat(MessengerCase):
         partner = self.customer.with_user(self.sales_a)
         self.assertFalse(partner.messenger_conversation_ids)
         self.assertEqual(partner.messenger_conversation_count, 0)
+        self.env.invalidate_all()  # a new request: nothing cached from A's reads
         self.assertEqual(self.customer.with_user(self.sales_b).messenger_conversation_ids, self.chat_b)
+        self.env.invalidate_all()
         action = partner.action_view_messenger_conversations()
         self.assertFalse(self.env["messenger.conversation"].with_user(self.sales_a).search(action["domain"]))
         self.assertFalse(self.applicant_partner.with_user(self.sales_a).messenger_conversation_ids)
 
     def test_unlinked_chats_default_audience_leaves_out_recruitment_only_users(self):
+        account = self.env["messenger.account"].create({"name": "New bot", "provider": "telegram"})
+        self.assertEqual(account.audience_group_id, self.env.ref("sales_team.group_sale_salesman"))
+        self.tg_account.audience_group_id = account.audience_group_id
         self.assertFalse(self.tg_account.user_ids)
-        self.assertEqual(self.tg_account.audience_group_id, self.env.ref("sales_team.group_sale_salesman"))
         self.receive(self.tg_account, fakes.tg_update(9101, text="hello?", chat_id=9101, first_name="Una"))
         chat = self.conversation(self.tg_account, "9101")
         self.assertFalse(chat.lead_id or chat.applicant_id or chat.candidate_id)
@@ -145,9 +149,13 @@ class TestWhoSeesWhat(MessengerCase):
 
     def test_hand_over_to_someone_who_cannot_read_is_refused(self):
         chat = self.chat_b.with_user(self.sales_b)
-        with self.assertRaisesRegex(UserError, "cannot open the chat"):
+        with self.assertRaises(UserError) as caught:  # (rolled back like the request would be)
             chat.user_id = self.sales_a
-        self.assertFalse(self.sales_a.partner_id in self.chat_b.message_partner_ids)
+        self.assertIn("cannot open the chat", str(caught.exception))
+        self.assertIn("B's quote", str(caught.exception), "says how to hand over")
+        self.assertFalse(self.env["mail.followers"].search([
+            ("res_model", "=", "messenger.conversation"), ("res_id", "=", self.chat_b.id),
+            ("partner_id", "=", self.sales_a.partner_id.id)]), "not made a follower either")
         # the way Odoo hands over: the lead goes to A, the chat follows, then A can be its agent
         self.lead_b.with_user(self.sales_b).user_id = self.sales_a
         self.chat_b.with_user(self.sales_a).user_id = self.sales_a
@@ -157,13 +165,13 @@ class TestWhoSeesWhat(MessengerCase):
         agent = self.user_agent  # Messenger user without CRM rights
         self.receive(self.wa_account, self.wa_text("32470880003", "hi", "wamid.WSW3"))
         chat = self.conversation(self.wa_account, "32470880003")
-        self.wa_account.audience_group_id = False
         arch = chat.with_user(agent).get_views([(False, "form")])["views"]["form"]["arch"]
         self.assertNotIn("action_create_lead", arch)
         self.assertIn("action_create_lead", chat.with_user(self.sales_a).get_views(
             [(False, "form")])["views"]["form"]["arch"])
-        with self.assertRaisesRegex(AccessError, "CRM"):
+        with self.assertRaises(AccessError) as caught:
             chat.with_user(agent).action_create_lead()
+        self.assertIn("CRM", str(caught.exception))
         self.assertFalse(chat.lead_id)
 
     def test_searching_sms_errors_on_conversations(self):
@@ -201,3 +209,74 @@ class TestAccountActionsForManagers(MessengerCase):
         self.assertEqual(result["params"]["type"], "success")
         result = self.call(self.user_manager, "action_register_webhook", self.tg_account)
         self.assertEqual(result["params"]["type"], "success")
+
+
+@tagged("post_install", "-at_install")
+class TestNumbersAndJobReferences(MessengerCase):
+    """A contact is found from its number however it is written; a job reference decides the application."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.germany = cls.env.ref("base.de")
+
+    def test_national_formats_are_the_same_person(self):
+        Partner = self.env["res.partner"]
+        national = Partner.create({"name": "Nina National", "mobile": "0171 2345678", "country_id": self.germany.id})
+        bracketed = Partner.create({"name": "Bruno Bracket", "mobile": "+32 470 99 99 99",
+                                    "phone": "+49 (0)170 / 666 66 66", "country_id": self.germany.id})
+        self.receive(self.wa_account, self.wa_text("491712345678", "hallo", "wamid.NAT1", name="N."))
+        self.receive(self.wa_account, self.wa_text("491706666666", "hallo", "wamid.NAT2", name="B."))
+        self.assertEqual(self.conversation(self.wa_account, "491712345678").partner_id, national)
+        self.assertEqual(self.conversation(self.wa_account, "491706666666").partner_id, bracketed,
+                         "the phone counts as well as the mobile")
+
+    def test_national_format_read_in_the_company_country(self):
+        self.company.country_id = self.germany
+        nameless_country = self.env["res.partner"].create({"name": "Kai Kein Land", "phone": "0172 1112223"})
+        self.receive(self.wa_account, self.wa_text("491721112223", "moin", "wamid.NAT3", name="K."))
+        self.assertEqual(self.conversation(self.wa_account, "491721112223").partner_id, nameless_country)
+
+    def test_search_conversations_by_any_formatting_of_the_number(self):
+        self.company.country_id = self.germany
+        self.receive(self.wa_account, self.wa_text("491701111111", "hi", "wamid.NUM1", name="Sam Search"))
+        conversation = self.conversation(self.wa_account, "491701111111")
+        Conversation = self.env["messenger.conversation"]
+        for typed in ("+49 170 1111111", "0049 170 111 11 11", "0170 1111111", "491701111111"):
+            self.assertEqual(Conversation.search([("number_search", "ilike", typed)]), conversation, typed)
+        self.assertFalse(Conversation.search([("number_search", "ilike", "+49 170 1111112")]))
+        # what the search view's main field does with what is typed
+        self.assertEqual(Conversation.search(["|", ("name", "ilike", "+49 170 1111111"),
+                                              ("number_search", "ilike", "+49 170 1111111")]), conversation)
+
+    def test_job_reference_decides_the_application(self):
+        job_3 = self.env["hr.job"].create({"name": "Position 3"})
+        job_4 = self.env["hr.job"].create({"name": "Position 4"})
+        self.env["messenger.routing.rule"].create({
+            "name": "Job seekers", "account_id": self.tg_account.id, "match_type": "keyword",
+            "pattern": "job, jobs, career", "action": "applicant", "job_id": job_4.id,
+            "apply_on": "every"})
+        self.receive(self.tg_account, fakes.tg_update(81, text=f"/start JOB-{job_3.id}", chat_id=818181,
+                                                      first_name="Jo"))
+        applicants = self.env["hr.applicant"].search([("job_id", "in", (job_3 | job_4).ids)])
+        self.assertEqual(applicants.job_id, job_3)
+        # a later message that asks for a job in words goes through the rule
+        self.receive(self.tg_account, fakes.tg_update(82, text="Do you have other jobs?", chat_id=818181,
+                                                      first_name="Jo"))
+        self.assertEqual(self.env["hr.applicant"].search([("job_id", "in", (job_3 | job_4).ids)]).job_id,
+                         job_3 | job_4)
+
+    def test_keywords_match_whole_words(self):
+        rule = self.env["messenger.routing.rule"].create({
+            "name": "Jobs", "account_id": self.tg_account.id, "match_type": "keyword",
+            "pattern": "job, price list", "action": "reply", "reply_text": "ok"})
+
+        def matches(text):
+            return rule._matches(self.env["messenger.message"].new({"body": text}))
+
+        self.assertTrue(matches("I need a Job!"))
+        self.assertTrue(matches("send the price list, please"))
+        self.assertFalse(matches("/start JOB-3"))
+        self.assertFalse(matches("jobs"))
+        self.assertFalse(matches("a blowjob"))
+        self.assertFalse(matches("list price"))
