@@ -198,10 +198,15 @@ class TestAccountActionsForManagers(MessengerCase):
         return call_kw(env["messenger.account"], method, [account.ids], {})
 
     def test_non_managers_are_refused_on_every_path(self):
+        calls = [(account, method) for account in (self.wa_account, self.tg_account)
+                 for method in ("action_test_connection", "action_regenerate_webhook_key")]
+        calls.append((self.tg_account, "action_register_webhook"))
         for user in (self.portal, self.internal, self.user_agent, self.manager_b):
-            for method in ("action_test_connection", "action_register_webhook", "action_regenerate_webhook_key"):
-                with self.subTest(user=user.login, method=method), self.assertRaises(AccessError):
-                    self.call(user, method, self.tg_account)
+            for account, method in calls:
+                with self.subTest(user=user.login, method=method, account=account.name), \
+                        self.assertRaises(AccessError):
+                    self.call(user, method, account)
+        self.assertFalse(self.fake_wa.requests, "nothing reached the platform")
         self.assertFalse(self.fake_tg.requests, "nothing reached the platform")
 
     def test_manager_of_the_company_may(self):
