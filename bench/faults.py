@@ -3,7 +3,7 @@
 
 1. ``kill``: 1,000 signed WhatsApp webhooks are stored, then the processing cron starts and the whole
    Odoo process group is killed with SIGKILL in the middle of the batch; Odoo is restarted. Every event must
-   end processed exactly once: one message per wamid, one post in the conversation's chatter and one in the
+   end processed exactly once: one message per wamid, one post in the conversation's chatter and none in the
    contact's, no event left behind.
 2. ``dblost``: webhooks are posted by 8 senders while every database connection of Odoo is terminated
    (``pg_terminate_backend``) several times a second. A webhook answered with a non-2xx must have stored
