@@ -102,6 +102,8 @@ class TestWhoSeesWhat(MessengerCase):
         self.assert_opens(self.officer, self.app_b)
         self.assert_opens(self.officer, self.candidate)
         self.assert_opens(self.officer, self.job_b)
+        self.assert_opens(self.sales_b, self.chat_b)
+        self.assert_opens(self.officer, self.chat_app)
 
     def test_consent_list_shows_what_the_user_may_read(self):
         consent_b = self.env["messenger.consent"].search([("conversation_id", "=", self.chat_b.id)])
@@ -160,6 +162,23 @@ class TestWhoSeesWhat(MessengerCase):
         self.lead_b.with_user(self.sales_b).user_id = self.sales_a
         self.chat_b.with_user(self.sales_a).user_id = self.sales_a
         self.assertEqual(self.chat_b.user_id, self.sales_a)
+
+    def test_salesperson_starts_a_chat_from_their_own_lead(self):
+        newcomer = self.env["res.partner"].create({"name": "Nico New", "mobile": "+32 470 88 00 09"})
+        lead = self.env["crm.lead"].create({"name": "Nico's sofa", "partner_id": newcomer.id,
+                                           "user_id": self.sales_a.id, "type": "opportunity"})
+        action = lead.with_user(self.sales_a).action_messenger_send()
+        form = Form(self.env["messenger.compose"].with_user(self.sales_a).with_context(action["context"]))
+        form.account_id = self.wa_account
+        form.mode = "template"
+        form.template_name = "hello"
+        form.template_language = "en"
+        form.record_consent = True
+        form.consent_reason = "Asked at the showroom"
+        form.save().action_send()
+        chat = self.conversation(self.wa_account, "32470880009")
+        self.assertEqual((chat.lead_id, chat.user_id), (lead, self.sales_a))
+        self.assertTrue(chat.with_user(self.sales_a).has_access("write"))
 
     def test_create_lead_needs_crm_rights(self):
         agent = self.user_agent  # Messenger user without CRM rights

@@ -89,6 +89,10 @@ class MessengerCompose(models.TransientModel):
         """The conversation to write in, created for a first WhatsApp contact; linked to the record."""
         self.ensure_one()
         record = self._record()
+        link = LINK_FIELDS[record._name]
+        vals = {link: record.id}
+        if record._name == "hr.applicant":
+            vals["candidate_id"] = record.candidate_id.id
         conversation = self._find_conversation()
         if not conversation:
             if self.account_id.provider != "whatsapp":
@@ -98,14 +102,10 @@ class MessengerCompose(models.TransientModel):
             if not self.phone:
                 raise UserError(_("%s has no phone number to write to on WhatsApp.", self.partner_id.name))
             number = self.env["messenger.conversation"]._normalize_phone(self.phone, self.account_id)
-            conversation = self.env["messenger.conversation"].create({
-                "account_id": self.account_id.id, "external_user_id": number.lstrip("+"), "phone": number,
-                "partner_id": self.partner_id.id, "user_id": self.env.user.id, "state": "answered",
-            })
-        link = LINK_FIELDS[record._name]
-        vals = {link: record.id}
-        if record._name == "hr.applicant":
-            vals["candidate_id"] = record.candidate_id.id
+            # linked from the start: its access (and its agent's) is the record's
+            conversation = self.env["messenger.conversation"].create(dict(
+                vals, account_id=self.account_id.id, external_user_id=number.lstrip("+"), phone=number,
+                partner_id=self.partner_id.id, user_id=self.env.user.id, state="answered"))
         if conversation[link].id != record.id:
             conversation.write(vals)
         return conversation
