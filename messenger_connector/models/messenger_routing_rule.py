@@ -91,9 +91,12 @@ class MessengerRoutingRule(models.Model):
     def _route(self, conversation, message, job_decided=False):
         """Run the rules of ``self`` (an account's rules) for an inbound message; return the rule that acted.
 
-        ``job_decided``: the message's job reference already decided the application (a rule creates none).
+        ``job_decided``: the message's job reference already decided: it is an application, so only the rules
+        that answer applicants act (sending their reply; they create no other application).
         """
         rules = self.filtered("active")
+        if job_decided:
+            rules = rules.filtered(lambda r: r.action in ("applicant", "reply"))
         if conversation.routed:
             rules = rules.filtered(lambda r: r.apply_on == "every")
         else:

@@ -279,11 +279,15 @@ class TestNumbersAndJobReferences(MessengerCase):
         self.env["messenger.routing.rule"].create({
             "name": "Job seekers", "account_id": self.tg_account.id, "match_type": "keyword",
             "pattern": "job, jobs, career", "action": "applicant", "job_id": job_4.id,
-            "apply_on": "every"})
+            "apply_on": "every", "reply_text": "A recruiter will answer you here."})
+        self.env["messenger.routing.rule"].create({
+            "name": "Everything else is sales", "account_id": self.tg_account.id, "is_fallback": True,
+            "action": "lead"})
         self.receive(self.tg_account, fakes.tg_update(81, text=f"/start JOB-{job_3.id}", chat_id=818181,
                                                       first_name="Jo"))
         applicants = self.env["hr.applicant"].search([("job_id", "in", (job_3 | job_4).ids)])
         self.assertEqual(applicants.job_id, job_3)
+        self.assertFalse(self.conversation(self.tg_account, "818181").lead_id, "an application is no sales lead")
         # a later message that asks for a job in words goes through the rule
         self.receive(self.tg_account, fakes.tg_update(82, text="Do you have other jobs?", chat_id=818181,
                                                       first_name="Jo"))
