@@ -194,8 +194,13 @@ class TestWhoSeesWhat(MessengerCase):
         self.assertFalse(chat.lead_id)
 
     def test_searching_sms_errors_on_conversations(self):
-        # the domain of Odoo's SMS failure systray
-        self.assertFalse(self.env["messenger.conversation"].search([("message_has_sms_error", "=", True)]))
+        # the domains of Odoo's SMS failure systray and of the chatter filters, as an agent would run them
+        Conversation = self.env["messenger.conversation"].with_user(self.sales_b)
+        self.assertFalse(Conversation.search([("message_has_sms_error", "=", True)]))
+        self.assertFalse(Conversation.search([("message_has_error", "=", True)]))
+        self.assertFalse(Conversation.search([("message_needaction", "=", True)]))
+        self.assertEqual(self.chat_b._fields["messenger_message_ids"].comodel_name, "messenger.message")
+        self.assertEqual(self.chat_b._fields["message_ids"].comodel_name, "mail.message")
 
 
 @tagged("post_install", "-at_install")
