@@ -45,7 +45,7 @@ class MessengerConversation(models.Model):
         [("waiting", "Waiting for Reply"), ("answered", "Answered"), ("closed", "Closed")],
         default="waiting", required=True, tracking=True, index=True, group_expand="_expand_states")
     # the platform messages (mail.thread's message_ids stays the chatter's)
-    messenger_message_ids = fields.One2many("messenger.message", "conversation_id", string="Messages")
+    messenger_message_ids = fields.One2many("messenger.message", "conversation_id", string="Messenger Messages")
     last_inbound_at = fields.Datetime("Last Inbound", readonly=True)
     last_message_at = fields.Datetime("Last Message", readonly=True, index=True)
     window_expires_at = fields.Datetime(
