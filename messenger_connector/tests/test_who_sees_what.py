@@ -180,6 +180,20 @@ class TestWhoSeesWhat(MessengerCase):
         self.assertEqual((chat.lead_id, chat.user_id), (lead, self.sales_a))
         self.assertTrue(chat.with_user(self.sales_a).has_access("write"))
 
+    def test_send_message_on_a_lead_whose_contact_chats_under_another_lead(self):
+        action = self.lead_a.with_user(self.sales_a).action_messenger_send()
+        form = Form(self.env["messenger.compose"].with_user(self.sales_a).with_context(action["context"]))
+        form.account_id = self.wa_account
+        form.mode = "template"
+        form.template_name = "hello"
+        form.template_language = "en"
+        wizard = form.save()
+        self.assertFalse(wizard.conversation_id, "B's chat is not shown to A")
+        with self.assertRaises(UserError) as caught:
+            wizard.action_send()
+        self.assertIn("hand it over", str(caught.exception))
+        self.assertEqual(self.chat_b.lead_id, self.lead_b, "B's chat stays on B's lead")
+
     def test_create_lead_needs_crm_rights(self):
         agent = self.user_agent  # Messenger user without CRM rights
         self.receive(self.wa_account, self.wa_text("32470880003", "hi", "wamid.WSW3"))

@@ -102,6 +102,14 @@ class MessengerCompose(models.TransientModel):
             if not self.phone:
                 raise UserError(_("%s has no phone number to write to on WhatsApp.", self.partner_id.name))
             number = self.env["messenger.conversation"]._normalize_phone(self.phone, self.account_id)
+            # sudo: only whether the person has a chat here the user may not open, to say so instead of failing
+            # on the one-chat-per-person constraint; nothing of that chat is shown
+            if self.env["messenger.conversation"].sudo().search_count([
+                    ("account_id", "=", self.account_id.id), ("external_user_id", "=", number.lstrip("+"))], limit=1):
+                raise UserError(_(
+                    "%(name)s already has a chat on %(account)s that belongs to a lead or application you cannot "
+                    "open. Ask its salesperson or recruiter, or a Messenger manager, to hand it over.",
+                    name=self.partner_id.name, account=self.account_id.name))
             # linked from the start: its access (and its agent's) is the record's
             conversation = self.env["messenger.conversation"].create(dict(
                 vals, account_id=self.account_id.id, external_user_id=number.lstrip("+"), phone=number,
