@@ -2,7 +2,6 @@ import datetime
 import logging
 import re
 
-import phonenumbers
 from markupsafe import Markup
 
 from odoo import _, api, fields, models
@@ -15,6 +14,8 @@ _logger = logging.getLogger(__name__)
 
 #: a job position's reference in a click-to-chat message ("JOB-12"), see hr.job.messenger_ref
 JOB_REF_RE = re.compile(r"\bJOB-(\d{1,9})\b", re.IGNORECASE)
+#: how many last digits of a number find the contacts that may have it, written in any form
+NUMBER_TAIL = 7
 
 
 class MessengerConversation(models.Model):
@@ -354,14 +355,11 @@ class MessengerConversation(models.Model):
         """Contacts of ``domain`` whose phone or mobile is the number ``e164``, whatever its formatting and
         country (read in the contact's country, else this conversation's company's), the oldest first."""
         Partner = self.env["res.partner"]
-        try:
-            national = str(phonenumbers.parse(e164).national_number)
-        except phonenumbers.NumberParseException:
-            national = None
-        # phone_sanitized is the E.164 of the mobile (else the phone); the other number is compared below
-        candidates = Partner.search(domain + (
-            ["|", ("phone_sanitized", "=", e164), ("phone_mobile_search", "like", national)] if national
-            else [("phone_mobile_search", "=", e164)]), order="id")
+        # phone_sanitized is the E.164 of the mobile (else the phone); any other writing of the number ends with
+        # its last digits (national prefixes and "(0)" come before them): those contacts are compared below
+        tail = re.sub(r"\D", "", e164)[-NUMBER_TAIL:]
+        candidates = Partner.search(domain + [
+            "|", ("phone_sanitized", "=", e164), ("phone_mobile_search", "like", tail)], order="id")
         company_country = self.company_id.country_id
 
         def is_the_number(partner, number):
