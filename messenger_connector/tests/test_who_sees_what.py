@@ -27,6 +27,7 @@ class TestWhoSeesWhat(MessengerCase):
 
         cls.sales_a = user("wsw_sales_a", ["sales_team.group_sale_salesman", MESSENGER])
         cls.sales_b = user("wsw_sales_b", ["sales_team.group_sale_salesman", MESSENGER])
+        cls.sales_plain = user("wsw_sales_plain", ["sales_team.group_sale_salesman"])  # no Messenger group
         cls.officer = user("wsw_officer", ["hr_recruitment.group_hr_recruitment_user"])
         cls.interviewer = user("wsw_interviewer", ["hr_recruitment.group_hr_recruitment_interviewer", MESSENGER])
 
@@ -93,6 +94,9 @@ class TestWhoSeesWhat(MessengerCase):
 
     def test_every_form_opens_for_each_restricted_role(self):
         self.assert_opens(self.sales_a, self.lead_a)
+        self.assert_opens(self.sales_plain, self.env["crm.lead"].create({
+            "name": "Plain's deal", "partner_id": self.customer.id, "user_id": self.sales_plain.id}))
+        self.assert_opens(self.sales_plain, self.customer)
         self.assert_opens(self.sales_a, self.customer)
         self.assert_opens(self.sales_b, self.lead_b)
         self.assert_opens(self.interviewer, self.app_a)
