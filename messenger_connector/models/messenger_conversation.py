@@ -185,6 +185,8 @@ class MessengerConversation(models.Model):
         compared as digits, a national number read in the company's country."""
         if operator not in ("ilike", "like", "=", "=ilike", "=like") or not isinstance(value, str):
             raise NotImplementedError("Unsupported search on the number")
+        if re.search(r"[^\W\d_]", value):
+            return [(0, "=", 1)]  # words are no number ("Room 2" must not find every number with a 2)
         terms = set()
         digits = re.sub(r"\D", "", value)
         if digits:

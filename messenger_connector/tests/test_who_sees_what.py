@@ -292,6 +292,7 @@ class TestNumbersAndJobReferences(MessengerCase):
         for typed in ("+49 170 1111111", "0049 170 111 11 11", "0170 1111111", "491701111111"):
             self.assertEqual(Conversation.search([("number_search", "ilike", typed)]), conversation, typed)
         self.assertFalse(Conversation.search([("number_search", "ilike", "+49 170 1111112")]))
+        self.assertFalse(Conversation.search([("number_search", "ilike", "Room 1")]), "words are no number")
         # what the search view's main field does with what is typed
         self.assertEqual(Conversation.search(["|", ("name", "ilike", "+49 170 1111111"),
                                               ("number_search", "ilike", "+49 170 1111111")]), conversation)
