@@ -5,6 +5,8 @@ from odoo.exceptions import ValidationError
 
 #: punctuation around a word that does not belong to it ("job!", "(price)", "«stop»")
 WORD_PUNCTUATION = ".,;:!?¡¿'\"()[]{}<>«»“”‘’…。！？，、"
+#: scripts written without spaces between words (Chinese, Japanese, Thai): their keywords match inside the text
+UNSPACED_SCRIPT = re.compile(r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
 
 
 class MessengerRoutingRule(models.Model):
@@ -77,6 +79,10 @@ class MessengerRoutingRule(models.Model):
             # whole words (a keyword of several words: those words in a row), never a part of a word
             words = self._words(text)
             for keyword in (self.pattern or "").split(","):
+                if UNSPACED_SCRIPT.search(keyword):
+                    if keyword.strip().casefold() in text.casefold():
+                        return True
+                    continue
                 wanted = self._words(keyword)
                 if wanted and any(words[i:i + len(wanted)] == wanted for i in range(len(words) - len(wanted) + 1)):
                     return True

@@ -321,7 +321,7 @@ class TestNumbersAndJobReferences(MessengerCase):
     def test_keywords_match_whole_words(self):
         rule = self.env["messenger.routing.rule"].create({
             "name": "Jobs", "account_id": self.tg_account.id, "match_type": "keyword",
-            "pattern": "job, price list", "action": "reply", "reply_text": "ok"})
+            "pattern": "job, price list, 工作", "action": "reply", "reply_text": "ok"})
 
         def matches(text):
             return rule._matches(self.env["messenger.message"].new({"body": text}))
@@ -332,3 +332,4 @@ class TestNumbersAndJobReferences(MessengerCase):
         self.assertFalse(matches("jobs"))
         self.assertFalse(matches("a blowjob"))
         self.assertFalse(matches("list price"))
+        self.assertTrue(matches("我想找工作"), "Chinese is written without spaces between words")
