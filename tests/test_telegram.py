@@ -382,8 +382,10 @@ def test_provider_flags(tg):
 
 @pytest.mark.parametrize("code, description, kind, blocked", [
     (403, "Forbidden: bot was blocked by the user", PERMANENT, True),
-    (403, "Forbidden: user is deactivated", PERMANENT, True),
-    (400, "Bad Request: chat not found", PERMANENT, True),
+    (403, "Forbidden: bot was kicked from the group chat", PERMANENT, True),
+    # the chat cannot be reached: the message fails, the person refused nothing
+    (403, "Forbidden: user is deactivated", PERMANENT, False),
+    (400, "Bad Request: chat not found", PERMANENT, False),
     (403, "Forbidden: bot can't initiate conversation with a user", PERMANENT, False),
     (400, "Bad Request: message text is empty", PERMANENT, False),
     (500, "Internal Server Error", RETRYABLE, False),

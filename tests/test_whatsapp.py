@@ -8,6 +8,7 @@ import pytest
 from messenger_connector.providers import (
     AUDIO, BUTTON, DOCUMENT, IMAGE, LOCATION, MESSAGE, OPT_IN, OPT_OUT, OTHER, PERMANENT, RETRYABLE, STATUS,
     STICKER, TEXT, UNKNOWN, VIDEO, WINDOW_CLOSED, AuthError, Location, MalformedError, Media, ProviderError,
+    WhatsAppProvider,
 )
 from messenger_connector.providers import fakes
 
@@ -265,6 +266,21 @@ def test_parse_failed_status_without_details(wa):
     status = fakes.wa_status("wamid.OUT3", "failed", WA_ID, error_code=131026, error_title="Message undeliverable")
     event = one(wa, fakes.wa_payload(statuses=[status]))
     assert (event.error_code, event.error_message) == ("131026", "Message undeliverable")
+    assert (event.error_kind, event.refused) == (PERMANENT, None)
+
+
+@pytest.mark.parametrize("code, kind, refused", [
+    (131047, WINDOW_CLOSED, None), (131050, PERMANENT, "marketing"), (131026, PERMANENT, None),
+    (131000, RETRYABLE, None)])
+def test_failed_status_says_its_error_kind(wa, code, kind, refused):
+    status = fakes.wa_status("wamid.OUT4", "failed", WA_ID, error_code=code, error_title="Failure")
+    event = one(wa, fakes.wa_payload(statuses=[status]))
+    assert (event.error_code, event.error_kind, event.refused) == (str(code), kind, refused)
+
+
+def test_address_for_phone():
+    assert WhatsAppProvider.address_for_phone("+49 171 2345678") == "491712345678"
+    assert WhatsAppProvider.address_for_phone("") is None
 
 
 @pytest.mark.parametrize("value, kind", [("stop", OPT_OUT), ("resume", OPT_IN)])
@@ -582,30 +598,30 @@ def test_download_unknown_media(wa):
 # --- errors -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("http_status, code, kind, blocked", [
-    (400, 4, RETRYABLE, False),
-    (400, 80007, RETRYABLE, False),
-    (400, 130429, RETRYABLE, False),
-    (400, 131056, RETRYABLE, False),
-    (500, 131000, RETRYABLE, False),
-    (400, 133016, RETRYABLE, False),
-    (500, 1, RETRYABLE, False),
-    (503, 2, RETRYABLE, False),
-    (429, 100, RETRYABLE, False),
-    (502, 100, RETRYABLE, False),
-    (400, 131047, WINDOW_CLOSED, False),
-    (400, 131050, PERMANENT, True),
-    (400, 131026, PERMANENT, True),
-    (400, 131048, PERMANENT, False),
-    (400, 100, PERMANENT, False),
-    (403, 200, PERMANENT, False),
+@pytest.mark.parametrize("http_status, code, kind, refused", [
+    (400, 4, RETRYABLE, None),
+    (400, 80007, RETRYABLE, None),
+    (400, 130429, RETRYABLE, None),
+    (400, 131056, RETRYABLE, None),
+    (500, 131000, RETRYABLE, None),
+    (400, 133016, RETRYABLE, None),
+    (500, 1, RETRYABLE, None),
+    (503, 2, RETRYABLE, None),
+    (429, 100, RETRYABLE, None),
+    (502, 100, RETRYABLE, None),
+    (400, 131047, WINDOW_CLOSED, None),
+    (400, 131050, PERMANENT, "marketing"),  # the person stopped marketing messages
+    (400, 131026, PERMANENT, None),  # undeliverable now: no refusal
+    (400, 131048, PERMANENT, None),
+    (400, 100, PERMANENT, None),
+    (403, 200, PERMANENT, None),
 ])
-def test_error_classification(wa, wa_fake, http_status, code, kind, blocked):
+def test_error_classification(wa, wa_fake, http_status, code, kind, refused):
     wa_fake.fail_next(1, http_status, fakes.wa_error_body(code, f"(#{code}) Something", details="more"))
     with pytest.raises(ProviderError) as info:
         wa.send_text(WA_ID, "hi")
     error = info.value
-    assert (error.kind, error.code, error.blocked, error.http_status) == (kind, str(code), blocked, http_status)
+    assert (error.kind, error.code, error.refused, error.http_status) == (kind, str(code), refused, http_status)
     assert error.retry_after is None
     assert error.message == f"WhatsApp error {code}: (#{code}) Something (more)"
     assert wa_fake.sent == []

@@ -7,6 +7,7 @@ from markupsafe import Markup
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.osv import expression
+from odoo.tools import format_datetime, html2plaintext
 
 from .. import providers as prov
 
@@ -407,14 +408,13 @@ class MessengerConversation(models.Model):
                 "id": event.media.id, "url": event.media.url, "mime_type": event.media.mime_type,
                 "filename": event.media.filename} or False,
             "media_state": "pending" if event.media else "none",
+            "callback_query_id": event.callback_query_id or False,
             "location": event.location and {
                 "latitude": event.location.latitude, "longitude": event.location.longitude,
                 "name": event.location.name, "address": event.location.address} or False,
         })
         if batch is not None and event.external_id:
             batch.messages[key] = True
-        if message.media_state == "pending":
-            message._download_media()
         vals = {"last_message_at": max(when, self.last_message_at or when)}
         if self.anonymized:
             vals["anonymized"] = False  # the conversation goes on: policies apply to it again
@@ -426,11 +426,7 @@ class MessengerConversation(models.Model):
         self.write(vals)
         self._on_inbound(message)
         message._post_to_chatters()
-        if event.callback_query_id:
-            try:
-                self.account_id._get_provider().answer_callback(event.callback_query_id)
-            except prov.ProviderError as error:
-                _logger.info("Could not answer callback query of conversation %s: %s", self.id, error.message)
+        message._schedule_followups()
         return message
 
     def _chatter_records(self):
@@ -615,11 +611,15 @@ class MessengerConversation(models.Model):
             return self.env["messenger.message"]
         return self._queue_bot_text(text)
 
-    def _queue_bot_text(self, text):
-        """Queue a text authored by OdooBot (automatic replies, confirmations), past the agents' checks."""
+    def _queue_bot_text(self, text, consent_notice=False):
+        """Queue a text authored by OdooBot (automatic replies, confirmations), past the agents' checks.
+
+        ``consent_notice``: the confirmation of an opt-out or opt-in, the one message an opt-out allows.
+        """
         self.ensure_one()
+        # sudo: only the addon creates messages; the caller decided this automatic text may go
         message = self.env["messenger.message"].sudo().create({
-            "conversation_id": self.id, "direction": "out", "state": "queued",
+            "conversation_id": self.id, "direction": "out", "state": "queued", "consent_notice": consent_notice,
             "author_id": self.env.ref("base.user_root").id, "body": text, "content_type": "text"})
         message._post_to_chatters()
         message._trigger_sender()
@@ -642,9 +642,12 @@ class MessengerConversation(models.Model):
     # Outbound
     # ------------------------------------------------------------------
 
-    def _check_can_send(self, template=False):
-        """Raise a clear UserError when nothing may be queued to this person now."""
+    def _check_can_send(self, template=False, **kwargs):
+        """Raise a clear UserError when nothing may be sent to this person now (checked when a message is
+        queued, and again by the sender right before the call). ``kwargs``: see the consent checks."""
         self.ensure_one()
+        # never decided on cached values: the person may have written, blocked or opted out meanwhile
+        self.invalidate_recordset(["blocked", "window_expires_at", "last_inbound_at", "window_open"])
         if self.blocked:
             raise UserError(_("%(name)s blocked this account: messages cannot be delivered.", name=self.name))
         if template:
@@ -657,16 +660,22 @@ class MessengerConversation(models.Model):
                 "The %(hours)s-hour reply window of this conversation is closed (last message from %(name)s: "
                 "%(when)s). Only an approved template message can be sent now: use 'Send Template'.",
                 hours=self.account_id.window_hours, name=self.name,
-                when=self.last_inbound_at and fields.Datetime.to_string(self.last_inbound_at) or _("never")))
+                when=self.last_inbound_at and self._format_time(self.last_inbound_at) or _("never")))
 
-    def action_send_text(self, body):
-        """Queue a text reply (public API). Raise UserError when it cannot be sent."""
+    def _format_time(self, value):
+        """A UTC datetime as the current user reads it (their time zone, their language's format)."""
+        return format_datetime(self.env, value, tz=self.env.user.tz or self.env.context.get("tz") or "UTC")
+
+    def action_send_text(self, body, attachment_ids=None):
+        """Queue a text reply (public API), with files the user may read. Raise UserError when it cannot be
+        sent."""
         self.ensure_one()
         body = (body or "").strip()
-        if not body:
+        if not body and not attachment_ids:
             raise UserError(_("Write a message first."))
         self._check_can_send()
-        return self._queue({"body": body, "content_type": "text"}).id
+        return self._queue({"body": body, "content_type": "text" if not attachment_ids else "document"},
+                           attachment_ids=attachment_ids).id
 
     def action_send_template(self, name, language, params=None):
         """Queue a WhatsApp template message (public API), allowed outside the reply window."""
@@ -689,16 +698,61 @@ class MessengerConversation(models.Model):
             conversation.composer_text = False
         return True
 
-    def _queue(self, vals):
-        message = self.env["messenger.message"].create(dict(
+    def _queue(self, vals, attachment_ids=None):
+        """Queue an outbound message of the current user, after the public methods' checks passed.
+
+        The files come from what the user may read, copied to the conversation: the message owns them, and
+        their access follows the conversation from then on.
+        """
+        self.ensure_one()
+        self.check_access("write")
+        attachments = self.env["ir.attachment"].browse(attachment_ids or [])
+        if attachments:
+            attachments.check("read")
+            # sudo: the user may read these files (checked above); the copies belong to the conversation
+            attachments = self.env["ir.attachment"].sudo().browse(attachments.ids)
+            attachments = self.env["ir.attachment"].sudo().concat(*[attachment.copy({
+                "res_model": self._name, "res_id": self.id, "public": False}) for attachment in attachments])
+        # sudo: only the addon creates messages (see messenger.message.create); who sends, what and to whom
+        # was decided above for the current user, who is the message's author
+        message = self.env["messenger.message"].sudo().create(dict(
             vals, conversation_id=self.id, direction="out", state="queued", author_id=self.env.user.id,
-            purpose=self.env.context.get("messenger_purpose") or "service"))
+            purpose=self.env.context.get("messenger_purpose") or "service",
+            attachment_ids=[(6, 0, attachments.ids)]))
         self.write({"state": "answered", "last_message_at": fields.Datetime.now()})
         if not self.user_id and not self.env.user.share:
             self.user_id = self.env.user
         message._post_to_chatters()
         message._trigger_sender()
-        return message
+        return message.with_env(self.env)
+
+    @api.returns("mail.message", lambda value: value.id)
+    def message_post(self, **kwargs):
+        """A comment a user posts in the conversation's chatter ("Send message") goes to the person.
+
+        Notes and the addon's own copies of messages (``messenger_chatter_copy``) stay in the chatter.
+        """
+        if self.env.context.get("messenger_chatter_copy") or not self._is_reply_post(kwargs):
+            return super().message_post(**kwargs)
+        self.ensure_one()
+        body = kwargs.get("body") or ""
+        text = html2plaintext(body) if kwargs.get("body_is_html") or isinstance(body, Markup) else body
+        attachment_ids = list(kwargs.get("attachment_ids") or [])
+        if kwargs.get("attachments"):
+            raise UserError(_("Attach the files to the message before sending it."))
+        # as the user, whatever the caller's sudo (Odoo's post route posts in sudo after checking the thread):
+        # the send checks and the access to the files are the user's
+        message_id = self.sudo(False).action_send_text(text, attachment_ids=attachment_ids)
+        return self.env["messenger.message"].sudo().browse(message_id).mail_message_id.with_env(self.env)
+
+    def _is_reply_post(self, values):
+        """Whether message_post ``values`` are a user's comment to the person (not a note, not a notification)."""
+        if values.get("message_type", "notification") != "comment":
+            return False
+        comment = self.env["ir.model.data"]._xmlid_to_res_id("mail.mt_comment")
+        subtype_id = values.get("subtype_id") or (
+            values.get("subtype_xmlid") and self.env["ir.model.data"]._xmlid_to_res_id(values["subtype_xmlid"]))
+        return subtype_id == comment
 
     # ------------------------------------------------------------------
     # UI actions

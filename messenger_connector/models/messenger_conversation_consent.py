@@ -54,6 +54,9 @@ class MessengerConversation(models.Model):
     # ------------------------------------------------------------------
 
     def _on_inbound(self, message):
+        if self.blocked:
+            # writing to us proves the person unblocked us (the platform delivers nothing from a blocked chat)
+            self._lift_block("inbound", evidence=message.body, message=message)
         action = self.env["messenger.consent.keyword"]._match(message.body) \
             if message.content_type in ("text", "button", "callback") else None
         if action == "opt_out":
@@ -68,10 +71,17 @@ class MessengerConversation(models.Model):
                 ("company_id", "=", self.company_id.id)], limit=1):
             # the person wrote first: the record of that is the basis of the service conversation
             Consent._record(self, ["service"], "opt_in", "inbound", evidence=message.body, message=message)
-        return super()._on_inbound(message)
+        result = super()._on_inbound(message)
+        job = self._job_from_message(message)
+        if job and self._consent_state("recruiting") != "opt_in":
+            # applying through a job's link is the person's request to be contacted about that application
+            Consent._record(self, ["recruiting"], "opt_in", "inbound", message=message, evidence=_(
+                "Applied to %(job)s through its link: %(text)s", job=job.name,
+                text=message.payload or message.body or ""))
+        return result
 
     def _apply_platform_event(self, event):
-        """The platform's opt-out/opt-in and block/unblock events (an unblock is no opt-in)."""
+        """The platform's opt-out/opt-in and block/unblock events."""
         self.ensure_one()
         evidence = _("Platform event: %(kind)s", kind=event.kind)
         if event.kind == prov.OPT_OUT:
@@ -79,12 +89,32 @@ class MessengerConversation(models.Model):
         elif event.kind == prov.OPT_IN:
             self._opt_in(["marketing"], "platform", evidence=evidence, confirm=False)
         elif event.kind == prov.BLOCK:
-            self.blocked = True
-            self._opt_out(ALL_PURPOSES, "platform", evidence=evidence, confirm=False)
+            self._block(evidence)
         elif event.kind == prov.UNBLOCK:
-            self.blocked = False
-            self.message_post(body=_("The person unblocked the bot (their opt-out stays until they opt in)."),
-                              message_type="notification", subtype_xmlid="mail.mt_note")
+            self._lift_block("platform", evidence=evidence)
+
+    def _block(self, evidence):
+        """The person blocked us (a refusal of everything): blocked, and opted out of every purpose."""
+        self.ensure_one()
+        self.blocked = True
+        self._opt_out(ALL_PURPOSES, "platform", evidence=evidence, confirm=False)
+
+    def _lift_block(self, source, evidence=None, message=None, reason=None):
+        """The person came back (wrote again, unblocked us) or a person recorded why the block is over.
+
+        The service conversation is possible again; opt-outs of marketing or recruiting stay until the person
+        opts in to them.
+        """
+        self.ensure_one()
+        self.blocked = False
+        self.env["messenger.consent"]._record(self, ["service"], "opt_in", source, evidence=evidence,
+                                              message=message, reason=reason)
+        self._log_note(_("The block is lifted (%(origin)s): service messages can be sent again; other opt-outs "
+                         "stay until the person opts in.", origin=source))
+
+    def _log_note(self, body):
+        """A note in the conversation's chatter, authored by the current user (no e-mail involved)."""
+        self._message_log(body=body, author_id=self.env.user.partner_id.id)
 
     def _opt_out(self, purposes, source, evidence=None, message=None, reason=None, confirm=True):
         """Record an opt-out at once, blacklist the number, and confirm once where the platform allows."""
@@ -92,9 +122,8 @@ class MessengerConversation(models.Model):
         self.env["messenger.consent"]._record(self, purposes, "opt_out", source, evidence=evidence,
                                               message=message, reason=reason)
         self._blacklist("_add", _("Messenger opt-out (%s)", source))
-        self.message_post(body=_("Opted out of %(purposes)s messages (%(origin)s).",
-                                 purposes=", ".join(purposes), origin=source),
-                          message_type="notification", subtype_xmlid="mail.mt_note")
+        self._log_note(_("Opted out of %(purposes)s messages (%(origin)s).",
+                         purposes=", ".join(purposes), origin=source))
         if confirm:
             self._send_consent_confirmation(self.account_id.opt_out_confirmation)
 
@@ -104,9 +133,10 @@ class MessengerConversation(models.Model):
                                               message=message, reason=reason)
         if not any(self._consent_state(p) == "opt_out" for p in ALL_PURPOSES):
             self._blacklist("_remove", _("Messenger opt-in (%s)", source))
-        self.message_post(body=_("Opted in to %(purposes)s messages (%(origin)s).",
-                                 purposes=", ".join(purposes), origin=source),
-                          message_type="notification", subtype_xmlid="mail.mt_note")
+        if "service" in purposes and self.blocked:
+            self.blocked = False  # an opt-in recorded with its reason (or sent by the person) ends a block
+        self._log_note(_("Opted in to %(purposes)s messages (%(origin)s).",
+                         purposes=", ".join(purposes), origin=source))
         if confirm:
             self._send_consent_confirmation(self.account_id.opt_in_confirmation)
 
@@ -117,24 +147,29 @@ class MessengerConversation(models.Model):
         try:
             getattr(self.env["phone.blacklist"].sudo(), method)([self.phone], message=note)
         except UserError as error:  # a number phone_validation refuses: the consent log still holds
-            self.message_post(body=_("The number could not be updated in the phone blacklist: %s", error),
-                              message_type="notification", subtype_xmlid="mail.mt_note")
+            self._log_note(_("The number could not be updated in the phone blacklist: %s", error))
 
     def _send_consent_confirmation(self, text):
         """The one message an opt-out allows: its confirmation (skipped where the platform forbids it)."""
         if not text or self.blocked or not self.window_open:
             return
-        self._queue_bot_text(text)
+        self._queue_bot_text(text, consent_notice=True)
 
     # ------------------------------------------------------------------
     # Enforcement before anything is queued
     # ------------------------------------------------------------------
 
-    def _check_can_send(self, template=False, purpose=None):
+    def _check_can_send(self, template=False, purpose=None, consent_notice=False, **kwargs):
         """The window and block checks, then consent: a reply inside the window to a person who wrote is
-        service; anything business-initiated (a template, another purpose) needs an opt-in for its purpose;
-        an opt-out always wins."""
-        super()._check_can_send(template=template)
+        service; anything business-initiated (a template, another purpose) needs an opt-in for its purpose
+        and a number outside Odoo's phone blacklist; an opt-out always wins.
+
+        The one consent check of every path (public methods, wizards, retry, and the sender before the call).
+        ``consent_notice``: the confirmation of an opt-out or opt-in, which an opt-out allows.
+        """
+        super()._check_can_send(template=template, **kwargs)
+        if consent_notice:
+            return
         purpose = purpose or self.env.context.get("messenger_purpose") or "service"
         labels = dict(PURPOSES)
         latest = self.env["messenger.consent"]._latest(
@@ -143,7 +178,7 @@ class MessengerConversation(models.Model):
             raise UserError(_(
                 "%(name)s opted out of %(purpose)s messages on %(when)s (%(origin)s). Only an explicit opt-in "
                 "(the person sends START, or you record their consent) allows messages again.",
-                name=self.name, purpose=labels[purpose].lower(), when=fields.Datetime.to_string(latest.recorded_at),
+                name=self.name, purpose=labels[purpose].lower(), when=self._format_time(latest.recorded_at),
                 origin=dict(latest._fields["source"]._description_selection(self.env))[latest.source]))
         business_initiated = template or purpose != "service"
         if business_initiated and latest.action != "opt_in":
@@ -152,14 +187,28 @@ class MessengerConversation(models.Model):
                 "initiated message needs one. Record the person's consent first (Consent > Record Consent).",
                 name=self.name, identity=self.phone or self.external_user_id,
                 provider=self.account_id._provider_label(), purpose=labels[purpose].lower()))
+        if business_initiated and self._phone_blacklisted():
+            raise UserError(_(
+                "The number %(phone)s of %(name)s is in Odoo's phone blacklist (SMS, marketing): no message "
+                "the business starts may go to it. A reply to a message the person just sent stays possible.",
+                phone=self.phone, name=self.name))
+
+    def _phone_blacklisted(self):
+        """Whether the person's number is in Odoo's phone blacklist (where the identity has a number)."""
+        if not self.phone:
+            return False
+        # sudo: the blacklist is read to decide a send, not shown; only its yes/no answer is used
+        return bool(self.env["phone.blacklist"].sudo().search_count(
+            [("number", "=", self.phone), ("active", "=", True)], limit=1))
 
     def action_send_template(self, name, language, params=None, purpose="service"):
         """Queue a WhatsApp template message (public API): allowed outside the window with an opt-in."""
         return super(MessengerConversation, self.with_context(messenger_purpose=purpose)).action_send_template(
             name, language, params)
 
-    def action_send_text(self, body, purpose="service"):
-        return super(MessengerConversation, self.with_context(messenger_purpose=purpose)).action_send_text(body)
+    def action_send_text(self, body, purpose="service", attachment_ids=None):
+        return super(MessengerConversation, self.with_context(messenger_purpose=purpose)).action_send_text(
+            body, attachment_ids=attachment_ids)
 
     # ------------------------------------------------------------------
     # Retention and erasure

@@ -5,8 +5,10 @@ import mimetypes
 import threading
 import time
 
-from odoo import _, api, fields, models
-from odoo.exceptions import UserError
+import psycopg2
+
+from odoo import _, api, fields, models, sql_db
+from odoo.exceptions import AccessError, UserError
 from odoo.tools import plaintext2html
 
 from .. import providers as prov
@@ -36,6 +38,10 @@ MAX_INLINE_PAUSE = 10
 #: PostgreSQL advisory lock held (session level) by the one sender that runs: under it, a message found in
 #: "sending" was interrupted by a crash, never in flight.
 SENDER_LOCK_KEY = 0x6D63_5345  # "mcSE"
+
+#: attempts at recording the platform's answer when the database refuses the write (a concurrent update, a lost
+#: connection): the call is never repeated, only the recording of its answer
+RECORD_ATTEMPTS = 3
 
 #: end times (time.monotonic) of the last second of calls, per (database, account): this process's memory
 #: of the pace; the database seeds it at the start of every run (another process may have sent just before)
@@ -82,6 +88,8 @@ class MessengerMessage(models.Model):
     delivered_at = fields.Datetime(readonly=True)
     read_at = fields.Datetime(readonly=True)
     failed_at = fields.Datetime(readonly=True)
+    consent_notice = fields.Boolean(
+        readonly=True, help="Confirms an opt-out or opt-in: the one message an opt-out still allows.")
     template_name = fields.Char(readonly=True)
     template_language = fields.Char(readonly=True)
     template_params = fields.Json(readonly=True)
@@ -90,6 +98,9 @@ class MessengerMessage(models.Model):
         ("none", "No Media"), ("pending", "To Download"), ("done", "Downloaded"), ("failed", "Download Failed"),
     ], default="none", required=True, readonly=True)
     media_error = fields.Char(readonly=True)
+    callback_query_id = fields.Char(
+        readonly=True, copy=False, help="A button press the platform waits to see acknowledged (answered after "
+                                        "the message is stored, then cleared).")
     attachment_ids = fields.Many2many("ir.attachment", string="Attachments", readonly=True)
     mail_message_id = fields.Many2one("mail.message", "Chatter Message", readonly=True, index="btree_not_null")
     event_id = fields.Many2one(
@@ -105,6 +116,34 @@ class MessengerMessage(models.Model):
         # access follows the conversation, whose access fields are never trusted from the cache
         self.env["messenger.conversation"].invalidate_model(["access_read", "access_write"])
         return super()._check_access(operation)
+
+    # ------------------------------------------------------------------
+    # What users may change
+    # ------------------------------------------------------------------
+
+    def _user_writable_fields(self):
+        """Fields a user may write directly; everything else (direction, body, conversation, ids, author,
+        dates, states, attachments) is written only by the addon's own code after its checks."""
+        return {"legal_hold", "legal_hold_reason"}
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        # Messages come from the platform (the processor) or from the public sending methods, which check
+        # window, block and consent and then create them as superuser; a user never creates one directly.
+        if not self.env.su:
+            raise AccessError(_("Messages cannot be created directly: use Send (or a send method of the "
+                                "conversation), which checks the window, blocks and consent first."))
+        return super().create(vals_list)
+
+    def write(self, vals):
+        if not self.env.su:
+            refused = set(vals) - self._user_writable_fields()
+            if refused:
+                raise AccessError(_(
+                    "What a message says, where it goes and its state are kept as sent or received: "
+                    "%(fields)s cannot be changed. Use Retry to send a failed message again.",
+                    fields=", ".join(sorted(refused))))
+        return super().write(vals)
 
     # ------------------------------------------------------------------
     # Chatter
@@ -162,7 +201,7 @@ class MessengerMessage(models.Model):
         conversation = self.conversation_id
         body = self._chatter_body()
         author = self._chatter_author()
-        post = conversation.with_context(mail_create_nosubscribe=True).message_post(
+        post = conversation.with_context(mail_create_nosubscribe=True, messenger_chatter_copy=True).message_post(
             body=body, author_id=author, message_type="comment",
             subtype_xmlid="mail.mt_comment" if self.direction == "in" else "mail.mt_note",
             attachment_ids=self.attachment_ids.ids)
@@ -285,10 +324,49 @@ class MessengerMessage(models.Model):
     # Media
     # ------------------------------------------------------------------
 
+    def _schedule_followups(self):
+        """Media to download and button presses to acknowledge wait for the commit of the transaction that
+        stored the message: the follow-up job calls the platform then, holding none of its locks, once."""
+        if self.filtered(lambda m: m.media_state == "pending" or m.callback_query_id):
+            self.env.ref("messenger_connector.ir_cron_message_followups").sudo()._trigger()
+
+    @api.model
+    def _cron_followups(self):
+        """Answer pending button presses and download pending media, committing after each message."""
+        started = time.monotonic()
+        done = 0
+        while time.monotonic() - started < SEND_RUN_SECONDS:
+            messages = self.search([("direction", "=", "in"), "|", ("callback_query_id", "!=", False),
+                                    ("media_state", "=", "pending")], order="id", limit=SEND_BATCH)
+            if not messages:
+                break
+            for message in messages:
+                message._answer_callback()
+                if message.media_state == "pending":
+                    message._download_media()
+                if _auto_commit():
+                    self.env.cr.commit()
+                done += 1
+        self.env["ir.cron"]._notify_progress(done=done, remaining=self.search_count([
+            ("direction", "=", "in"), "|", ("callback_query_id", "!=", False), ("media_state", "=", "pending")]))
+
+    def _answer_callback(self):
+        """Acknowledge the button press (Telegram stops showing it as loading); at most once."""
+        self.ensure_one()
+        query_id = self.callback_query_id
+        if not query_id:
+            return
+        self.write({"callback_query_id": False})
+        try:
+            self.account_id._get_provider().answer_callback(query_id)
+        except prov.ProviderError as error:
+            _logger.info("Could not answer the button press of messenger message %s: %s", self.id, error.message)
+
     def _download_media(self):
         """Download the message's media into an attachment of its conversation (never public).
 
-        A failure keeps the message, marks the download failed with its reason, and can be retried.
+        A failure keeps the message, marks the download failed with its reason (shown in the conversation),
+        and can be retried. A download shows in the message's chatter posts.
         """
         for message in self.filtered(lambda m: m.media_ref):
             ref = message.media_ref
@@ -298,6 +376,9 @@ class MessengerMessage(models.Model):
                 downloaded = message.account_id._get_provider().download_media(media)
             except prov.ProviderError as error:
                 message.write({"media_state": "failed", "media_error": error.message})
+                message.conversation_id.sudo()._message_log(body=_(
+                    "The media of a message could not be downloaded: %(error)s. Use \"Download Again\" on the "
+                    "message to try again.", error=error.message))
                 continue
             mime = downloaded.mime_type or media.mime_type or "application/octet-stream"
             name = downloaded.filename or media.filename or "%s-%s%s" % (
@@ -311,18 +392,20 @@ class MessengerMessage(models.Model):
                 "public": False,
             })
             message.write({"attachment_ids": [(4, attachment.id)], "media_state": "done", "media_error": False})
+            posts = message.mail_message_id | message.chatter_message_ids
+            if posts:
+                # sudo: the posts are the message's own copies; the file follows the conversation's access
+                posts.sudo().write({"attachment_ids": [(4, attachment.id)]})
 
     @staticmethod
     def _guess_extension(mime):
         return mimetypes.guess_extension(mime.split(";")[0].strip()) or ""
 
     def action_retry_media(self):
-        for message in self.filtered(lambda m: m.media_state == "failed"):
+        self.check_access("write")
+        # sudo: the user may write these messages (checked above); the download fields are the addon's to write
+        for message in self.sudo().filtered(lambda m: m.media_state == "failed"):
             message._download_media()
-            if message.media_state == "done":
-                message.conversation_id.sudo().message_post(
-                    body=_("Media of an earlier message downloaded."), attachment_ids=message.attachment_ids.ids,
-                    message_type="comment", subtype_xmlid="mail.mt_note")
         return True
 
     # ------------------------------------------------------------------
@@ -348,18 +431,20 @@ class MessengerMessage(models.Model):
         SEND_RUN_SECONDS; an account that is told to slow down is paused (its pending messages wait) while
         the other accounts go on.
         """
-        cr = self.env.cr
-        cr.execute("SELECT pg_try_advisory_lock(%s)", [SENDER_LOCK_KEY])
-        if not cr.fetchone()[0]:
-            _logger.info("Another sender is running: this run leaves the queue to it.")
-            return
+        # The lock lives in a transaction of its own connection: whatever happens to the sending transaction
+        # (a database error aborts it), ending that lock transaction releases the lock at once.
+        lock_cr = sql_db.db_connect(self.env.cr.dbname).cursor()
         try:
+            lock_cr.execute("SELECT pg_try_advisory_xact_lock(%s)", [SENDER_LOCK_KEY])
+            if not lock_cr.fetchone()[0]:
+                _logger.info("Another sender is running: this run leaves the queue to it.")
+                return
             self._reconcile_interrupted(stale_after=None)
             if _auto_commit():
-                cr.commit()
+                self.env.cr.commit()
             self._send_due()
         finally:
-            cr.execute("SELECT pg_advisory_unlock(%s)", [SENDER_LOCK_KEY])
+            lock_cr.close()  # rolls its transaction back: the lock is released
 
     @api.model
     def _send_due(self):
@@ -470,16 +555,22 @@ class MessengerMessage(models.Model):
         return stale
 
     def _send_one(self):
-        """Send one queued message: record the intent, call the platform, record the result.
+        """Send one queued message: check it may still go, record the intent, call the platform, record the
+        result.
 
-        Return the ProviderError of a failed call (already applied), None when sent.
+        Return the ProviderError of a failed call (already applied), None when sent or refused before the call.
         """
         self.ensure_one()
+        refusal = self._delivery_refusal()
+        if refusal:
+            # the person may have opted out, blocked us or let the window close since the message was queued
+            self._record_outcome(lambda: self._refuse(refusal))
+            return None
         self.write({"state": "sending", "attempts": self.attempts + 1})
         if _auto_commit():
             self.env.cr.commit()  # the intent is durable before the platform sees the message
         conversation = self.conversation_id
-        failure = None
+        failure = result = None
         try:
             provider = self.account_id._get_provider()
             if self.content_type == "template":
@@ -495,15 +586,65 @@ class MessengerMessage(models.Model):
                 result = provider.send_text(conversation.external_user_id, self.body)
         except prov.ProviderError as error:
             failure = error
-            self._handle_send_error(error)
+        if failure is not None:
+            self._record_outcome(lambda: self._handle_send_error(failure))
         else:
-            self.write({
+            self._record_outcome(lambda: self.write({
                 "state": "sent", "external_id": result.external_id, "sent_at": fields.Datetime.now(),
                 "error_code": False, "error_message": False, "next_attempt_at": False,
-            })
-        if _auto_commit():
-            self.env.cr.commit()
+            }))
         return failure
+
+    def _record_outcome(self, apply):
+        """Store what the platform answered; a database error while storing it never loses the answer.
+
+        The platform has been called once and is never called again for this attempt: the recording alone is
+        repeated, each time in a new transaction (a concurrent update or a lost connection fails only the
+        transaction it happened in). Only when every attempt fails is the message left "sending", which the
+        next run reconciles as interrupted.
+        """
+        cr = self.env.cr
+        for attempt in range(1, RECORD_ATTEMPTS + 1):
+            try:
+                with cr.savepoint():
+                    apply()
+                if _auto_commit():
+                    cr.commit()
+                return True
+            except psycopg2.Error as error:
+                if cr.closed:
+                    raise
+                if _auto_commit():
+                    cr.rollback()
+                self.env.invalidate_all()
+                _logger.warning("Could not record the answer to messenger message %s (attempt %s of %s): %s",
+                                self.id, attempt, RECORD_ATTEMPTS, error)
+        _logger.error("The answer to messenger message %s could not be recorded: it stays \"sending\" until the "
+                      "next run reconciles it.", self.id)
+        return False
+
+    def _delivery_refusal(self):
+        """Why this queued message may not be delivered now (block, consent, window), or None.
+
+        The checks of the public methods, run again right before the call.
+        """
+        self.ensure_one()
+        conversation = self.conversation_id
+        try:
+            conversation._check_can_send(
+                template=self.content_type == "template", purpose=self.purpose or "service",
+                consent_notice=self.consent_notice)
+        except UserError as error:
+            return error.args[0]
+        return None
+
+    def _refuse(self, reason):
+        """A message refused before the call: failed with the reason, kept, retryable by a person."""
+        self.write({"state": "failed", "failed_at": fields.Datetime.now(), "next_attempt_at": False,
+                    "error_code": "refused", "error_message": reason})
+        self.conversation_id.sudo().message_post(
+            body=_("Message not sent: %(reason)s", reason=reason),
+            message_type="notification", subtype_xmlid="mail.mt_note")
 
     def _handle_send_error(self, error):
         """Apply the one retry policy of every channel to a classified platform error."""
@@ -519,33 +660,40 @@ class MessengerMessage(models.Model):
             return
         vals.update(state="failed", failed_at=fields.Datetime.now(), next_attempt_at=False)
         self.write(vals)
-        self._apply_failure_to_conversation(error.kind, error.blocked)
+        self._apply_failure_to_conversation(error.kind, error.refused)
 
-    def _apply_failure_to_conversation(self, kind, blocked=False):
+    def _apply_failure_to_conversation(self, kind, refused=None):
+        """What a failed message tells about the conversation: a closed window, or a refusal by the person.
+
+        Only a refusal by the person (the provider says which: a block, or a refused purpose) changes their
+        consent; any other failure (not on the platform, an old app, a number that cannot receive this
+        message now) is this message's failure and nothing else.
+        """
         conversation = self.conversation_id.sudo()
         if kind == prov.WINDOW_CLOSED:
             conversation.window_expires_at = fields.Datetime.now()
-        if blocked:
-            # The platform says the person refuses (or can never receive) this message: that holds as an
-            # opt-out of its purpose; refusing even a service message means nothing can reach them.
-            purpose = self.purpose or "service"
-            conversation._opt_out([purpose], "platform", evidence=self.error_message or self.error_code,
-                                  confirm=False)
-            if purpose == "service":
-                conversation.blocked = True
+        evidence = self.error_message or self.error_code
+        if refused == prov.REFUSED_BLOCK:
+            conversation._block(evidence)
+        elif refused:
+            conversation._opt_out([refused], "platform", evidence=evidence, confirm=False)
         conversation.message_post(
             body=_("Message not delivered: %(reason)s", reason=self.error_message or self.error_code),
             message_type="notification", subtype_xmlid="mail.mt_note")
 
     def action_retry(self):
         """Queue failed outbound messages again (a person decided to)."""
+        self.check_access("write")
         for message in self:
             if message.direction != "out" or message.state != "failed":
                 raise UserError(_("Only failed outgoing messages can be retried."))
-            message.conversation_id.with_context(messenger_purpose=message.purpose)._check_can_send(
-                template=message.content_type == "template")
-        self.write({"state": "queued", "attempts": 0, "next_attempt_at": False,
-                    "error_code": False, "error_message": False})
+            message.conversation_id._check_can_send(
+                template=message.content_type == "template", purpose=message.purpose or "service",
+                consent_notice=message.consent_notice)
+        # sudo: the user may write these messages (checked above) and the send checks passed; the queue fields
+        # are the addon's to write
+        self.sudo().write({"state": "queued", "attempts": 0, "next_attempt_at": False,
+                           "error_code": False, "error_message": False})
         self._trigger_sender()
         return True
 
@@ -568,8 +716,7 @@ class MessengerMessage(models.Model):
                 return message
             message.write({"state": "failed", "failed_at": when, "error_code": event.error_code,
                            "error_message": event.error_message or _("The platform reported a failure.")})
-            message._apply_failure_to_conversation(
-                prov.WINDOW_CLOSED if event.error_code == "131047" else prov.PERMANENT)
+            message._apply_failure_to_conversation(event.error_kind or prov.PERMANENT, event.refused)
             return message
         if status not in STATE_RANK:
             return message

@@ -4,7 +4,7 @@
 """
 from .base import (
     AUDIO, BLOCK, BUTTON, CALLBACK, DOCUMENT, IMAGE, LOCATION, MESSAGE, OPT_IN, OPT_OUT, OTHER, PERMANENT,
-    RETRYABLE, STATUS, STICKER, TEXT, UNBLOCK, UNKNOWN, VIDEO, WINDOW_CLOSED, AuthError, DownloadedMedia,
+    REFUSED_BLOCK, RETRYABLE, STATUS, STICKER, TEXT, UNBLOCK, UNKNOWN, VIDEO, WINDOW_CLOSED, AuthError, DownloadedMedia,
     Event, Location, MalformedError, Media, Provider, ProviderError, SendResult, WebhookError,
 )
 from .telegram import TelegramProvider
@@ -29,6 +29,7 @@ __all__ = [
     "PROVIDERS", "get_provider", "TelegramProvider", "WhatsAppProvider",
     # base
     "WebhookError", "AuthError", "MalformedError", "ProviderError", "RETRYABLE", "WINDOW_CLOSED", "PERMANENT",
+    "REFUSED_BLOCK",
     "MESSAGE", "STATUS", "OPT_OUT", "OPT_IN", "BLOCK", "UNBLOCK", "UNKNOWN",
     "TEXT", "IMAGE", "DOCUMENT", "AUDIO", "VIDEO", "STICKER", "LOCATION", "BUTTON", "CALLBACK", "OTHER",
     "Media", "Location", "Event", "SendResult", "DownloadedMedia", "Provider",

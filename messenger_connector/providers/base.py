@@ -34,24 +34,33 @@ RETRYABLE = "retryable"      # rate limits, 5xx, network: try again later (honou
 WINDOW_CLOSED = "window"     # outside the platform's reply window: only a template may go
 PERMANENT = "permanent"      # anything else: a person must look at it
 
+# What a refusal by the person covers (ProviderError.refused, Event.refused); a purpose name ("marketing")
+# when the person refused that purpose only
+REFUSED_BLOCK = "block"      # the person blocked us: nothing reaches them until they come back
+
 
 class ProviderError(Exception):
     """An outbound call that failed, classified.
 
     ``kind`` is one of RETRYABLE, WINDOW_CLOSED, PERMANENT; ``code`` the platform's error code as a
     string (e.g. "131047", "429", "network"); ``retry_after`` seconds to wait (RETRYABLE only, may be
-    None); ``blocked`` True when the recipient blocked us / opted out / is unreachable for good.
-    The message never contains a credential.
+    None); ``refused`` set only when the person refused the message (REFUSED_BLOCK, or the purpose they
+    opted out of, e.g. "marketing"): a number that cannot receive it (not on the platform, an old app) is no
+    refusal. The message never contains a credential.
     """
 
-    def __init__(self, kind, message, code=None, retry_after=None, http_status=None, blocked=False):
+    def __init__(self, kind, message, code=None, retry_after=None, http_status=None, refused=None):
         super().__init__(message)
         self.kind = kind
         self.message = message
         self.code = None if code is None else str(code)
         self.retry_after = retry_after
         self.http_status = http_status
-        self.blocked = blocked
+        self.refused = refused
+
+    @property
+    def blocked(self):
+        return self.refused == REFUSED_BLOCK
 
     @property
     def retryable(self):
@@ -119,6 +128,8 @@ class Event:
     status: str = None                  # STATUS: sent | delivered | read | failed
     error_code: str = None              # STATUS failed: platform code as str
     error_message: str = None
+    error_kind: str = None              # STATUS failed: RETRYABLE, WINDOW_CLOSED or PERMANENT (as ProviderError)
+    refused: str = None                 # STATUS failed: what the person refused (as ProviderError.refused)
     callback_query_id: str = None       # Telegram callback query to answer
     raw: dict = None                    # the platform's own object for this event (always set)
     account_ref: str = None             # our side of the event as the platform names it (WhatsApp
@@ -162,6 +173,14 @@ class Provider:
     has_receipts = False
     #: whether the platform supports template messages outside the window
     has_templates = False
+    #: whether the business may write first to a phone number (``address_for_phone`` gives the address)
+    starts_by_phone = False
+
+    @classmethod
+    def address_for_phone(cls, phone):
+        """The platform address of a person known only by an E.164 number, or None where a business cannot
+        write first to a number (a bot waits for the person to write)."""
+        return None
 
     def __init__(self, config):
         self.config = dict(config or {})

@@ -13,8 +13,8 @@ from ._inbound import (
     get_dict, get_dicts, get_int, get_number, get_str, header_value, load_object, secret_equals, to_utc,
 )
 from .base import (
-    AUDIO, BLOCK, CALLBACK, DOCUMENT, IMAGE, LOCATION, MESSAGE, OTHER, PERMANENT, RETRYABLE, STICKER, TEXT,
-    UNBLOCK, UNKNOWN, VIDEO, AuthError, DownloadedMedia, Event, Location, MalformedError, Media, ProviderError,
+    AUDIO, BLOCK, CALLBACK, DOCUMENT, IMAGE, LOCATION, MESSAGE, OTHER, PERMANENT, REFUSED_BLOCK, RETRYABLE, STICKER,
+    TEXT, UNBLOCK, UNKNOWN, VIDEO, AuthError, DownloadedMedia, Event, Location, MalformedError, Media, ProviderError,
     SendResult,
 )
 
@@ -33,7 +33,9 @@ FILE_TYPES = (
 MEMBER_KINDS = {"kicked": BLOCK, "member": UNBLOCK}
 
 #: error descriptions meaning the chat is unreachable for good
-BLOCKED_MARKERS = ("bot was blocked by the user", "user is deactivated", "chat not found", "bot was kicked")
+#: answers that mean the person (or the chat's admins) refused us; "user is deactivated" and "chat not found"
+#: say the chat cannot be reached, which fails the message and refuses nothing
+BLOCKED_MARKERS = ("bot was blocked by the user", "bot was kicked")
 
 CHAT_ID_RE = re.compile(r"-?\d+")
 
@@ -157,7 +159,8 @@ class TelegramProvider(_http.HttpProvider):
                 wait = _http.retry_after(response)
             return ProviderError(RETRYABLE, message, code=code, retry_after=wait, http_status=status)
         blocked = any(marker in description.lower() for marker in BLOCKED_MARKERS)
-        return ProviderError(PERMANENT, message, code=code, http_status=status, blocked=blocked)
+        return ProviderError(PERMANENT, message, code=code, http_status=status,
+                             refused=REFUSED_BLOCK if blocked else None)
 
 
 def _chat_id(to):

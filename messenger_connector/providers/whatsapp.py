@@ -26,9 +26,11 @@ MEDIA_TYPES = {"image": IMAGE, "document": DOCUMENT, "audio": AUDIO, "video": VI
 CAPTIONED = {"image", "document", "video"}
 KNOWN_TYPES = {"text", "location", "interactive", "button", *MEDIA_TYPES}
 
-#: error codes (see PROVIDERS.md): throttling and transient failures, recipient gone for good
+#: error codes (see PROVIDERS.md): throttling and transient failures; refusals by the person (131050: they
+#: stopped marketing messages). 131026 (undeliverable: not on WhatsApp, old app, terms not accepted) is a
+#: failure of that message only, no refusal.
 RETRYABLE_CODES = frozenset({1, 2, 4, 80007, 130429, 131000, 131056, 133016})
-BLOCKED_CODES = frozenset({131026, 131050})
+REFUSED_CODES = {131050: "marketing"}
 WINDOW_CODE = 131047
 TOKEN_CODE = 190
 
@@ -48,8 +50,15 @@ class WhatsAppProvider(_http.HttpProvider):
     rate_limit = 80  # PROVIDERS.md: 80 msg/s per phone number by default
     has_receipts = True
     has_templates = True
+    starts_by_phone = True
     secret_keys = ("access_token", "app_secret", "verify_token")
     max_media_bytes = 100 * _http.MEGABYTE
+
+    @classmethod
+    def address_for_phone(cls, phone):
+        """A wa_id is the number's digits without the "+"."""
+        digits = "".join(ch for ch in str(phone or "") if ch.isdigit())
+        return digits or None
 
     def __init__(self, config):
         super().__init__(config)
@@ -184,7 +193,7 @@ class WhatsAppProvider(_http.HttpProvider):
         if retryable:
             return ProviderError(RETRYABLE, _error_text(error, status), retry_after=_http.retry_after(response),
                                  **common)
-        return ProviderError(PERMANENT, _error_text(error, status), blocked=code in BLOCKED_CODES, **common)
+        return ProviderError(PERMANENT, _error_text(error, status), refused=REFUSED_CODES.get(code), **common)
 
 
 def _graph_error(response):
@@ -322,8 +331,17 @@ def _status_event(status):
         timestamp=to_utc(status.get("timestamp")),
         error_code=None if code is None else str(code),
         error_message=": ".join(filter(None, [title, details])) or None,
+        error_kind=_error_kind(code) if state == "failed" else None,
+        refused=REFUSED_CODES.get(code) if state == "failed" else None,
         raw=status,
     )
+
+
+def _error_kind(code):
+    """The class of a failure reported by a status (as the synchronous answer would classify it)."""
+    if code == WINDOW_CODE:
+        return WINDOW_CLOSED
+    return RETRYABLE if code in RETRYABLE_CODES else PERMANENT
 
 
 def _preference_event(item):

@@ -71,7 +71,9 @@ class MessengerCase(common.TransactionCase):
         self.process()
 
     def process(self):
+        """The processing cron, then the follow-up job it triggers (media, button presses) after its commit."""
         self.env["messenger.event"]._cron_process()
+        self.env["messenger.message"]._cron_followups()
 
     def send_queued(self):
         self.env["messenger.message"]._cron_send()

@@ -111,10 +111,12 @@ class TestConsent(MessengerCase):
         self.assertTrue(conversation.opted_out)
         self.receive(self.tg_account, fakes.tg_member_update(803, "member", chat_id=880001))
         self.assertFalse(conversation.blocked)
+        # the person came back: the service conversation goes on; what they opted out of otherwise stays
+        conversation.action_send_text("Welcome back")
         with self.assertRaisesRegex(UserError, "opted out"):
-            conversation.action_send_text("Unblocking is no opt-in")
+            conversation.action_send_text("Our offers", purpose="marketing")
         self.receive(self.tg_account, fakes.tg_update(804, text="START", chat_id=880001, first_name="Bob"))
-        conversation.action_send_text("Now it works")
+        conversation.action_send_text("Now it works", purpose="marketing")
 
     def test_log_is_append_only(self):
         entry = self.write_in("3247000500", "Hi").consent_ids

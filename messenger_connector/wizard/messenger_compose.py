@@ -1,6 +1,8 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
+from .. import providers as prov
+
 #: business records a message can be sent from, and the conversation field that links them
 LINK_FIELDS = {"crm.lead": "lead_id", "hr.applicant": "applicant_id", "hr.candidate": "candidate_id"}
 
@@ -79,11 +81,19 @@ class MessengerCompose(models.TransientModel):
         conversation = Conversation.search([
             ("account_id", "=", self.account_id.id), ("partner_id", "=", self.partner_id.id or 0)],
             order="last_message_at desc, id desc", limit=1)
-        if not conversation and self.account_id.provider == "whatsapp" and self.phone:
-            number = Conversation._normalize_phone(self.phone, self.account_id)
+        address = not conversation and self._phone_address()
+        if address:
             conversation = Conversation.search([
-                ("account_id", "=", self.account_id.id), ("external_user_id", "=", number.lstrip("+"))], limit=1)
+                ("account_id", "=", self.account_id.id), ("external_user_id", "=", address)], limit=1)
         return conversation
+
+    def _phone_address(self):
+        """The person's address on the account's platform from the phone number (None where the platform
+        cannot be written to by number first: the provider says)."""
+        if not self.phone or not self.account_id:
+            return None
+        number = self.env["messenger.conversation"]._normalize_phone(self.phone, self.account_id)
+        return prov.PROVIDERS[self.account_id.provider].address_for_phone(number)
 
     def _get_conversation(self):
         """The conversation to write in, created for a first WhatsApp contact; linked to the record."""
@@ -95,24 +105,26 @@ class MessengerCompose(models.TransientModel):
             vals["candidate_id"] = record.candidate_id.id
         conversation = self._find_conversation()
         if not conversation:
-            if self.account_id.provider != "whatsapp":
+            if not prov.PROVIDERS[self.account_id.provider].starts_by_phone:
                 raise UserError(_(
                     "%(name)s has never written to %(account)s, and a bot cannot start a chat: share the bot's "
                     "link with them first.", name=self.partner_id.name, account=self.account_id.name))
-            if not self.phone:
-                raise UserError(_("%s has no phone number to write to on WhatsApp.", self.partner_id.name))
-            number = self.env["messenger.conversation"]._normalize_phone(self.phone, self.account_id)
+            address = self._phone_address()
+            if not address:
+                raise UserError(_("%(name)s has no phone number to write to on %(account)s.",
+                                  name=self.partner_id.name, account=self.account_id.name))
             # sudo: only whether the person has a chat here the user may not open, to say so instead of failing
             # on the one-chat-per-person constraint; nothing of that chat is shown
             if self.env["messenger.conversation"].sudo().search_count([
-                    ("account_id", "=", self.account_id.id), ("external_user_id", "=", number.lstrip("+"))], limit=1):
+                    ("account_id", "=", self.account_id.id), ("external_user_id", "=", address)], limit=1):
                 raise UserError(_(
                     "%(name)s already has a chat on %(account)s that belongs to a lead or application you cannot "
                     "open. Ask its salesperson or recruiter, or a Messenger manager, to hand it over.",
                     name=self.partner_id.name, account=self.account_id.name))
             # linked from the start: its access (and its agent's) is the record's
             conversation = self.env["messenger.conversation"].create(dict(
-                vals, account_id=self.account_id.id, external_user_id=number.lstrip("+"), phone=number,
+                vals, account_id=self.account_id.id, external_user_id=address,
+                phone=self.env["messenger.conversation"]._normalize_phone(self.phone, self.account_id),
                 partner_id=self.partner_id.id, user_id=self.env.user.id, state="answered"))
         if conversation[link].id != record.id:
             conversation.write(vals)
@@ -120,20 +132,18 @@ class MessengerCompose(models.TransientModel):
 
     def action_send(self):
         self.ensure_one()
-        if self.mode == "text" and self.account_id.window_hours and not self._find_conversation():
-            raise UserError(_(
-                "%(name)s has not written to %(account)s in the last %(hours)s hours: the reply window is closed. "
-                "Start the conversation with an approved template.",
-                name=self.partner_id.name, account=self.account_id.name, hours=self.account_id.window_hours))
-        conversation = self._get_conversation()
-        if self.record_consent:
-            if not (self.consent_reason or "").strip():
-                raise UserError(_("Say how the person gave their consent."))
-            conversation._opt_in([self.purpose], "manual", reason=self.consent_reason, confirm=False)
-        if self.mode == "template":
-            params = [line.strip() for line in (self.template_params or "").splitlines() if line.strip()]
-            conversation.action_send_template(self.template_name, self.template_language, params,
-                                              purpose=self.purpose)
-        else:
-            conversation.action_send_text(self.body, purpose=self.purpose)
+        if self.record_consent and not (self.consent_reason or "").strip():
+            raise UserError(_("Say how the person gave their consent."))
+        # the checks (window, block, consent, blacklist) are the conversation's, run by its send methods; a
+        # refusal leaves nothing behind (no first-contact conversation, no consent entry)
+        with self.env.cr.savepoint():
+            conversation = self._get_conversation()
+            if self.record_consent:
+                conversation._opt_in([self.purpose], "manual", reason=self.consent_reason, confirm=False)
+            if self.mode == "template":
+                params = [line.strip() for line in (self.template_params or "").splitlines() if line.strip()]
+                conversation.action_send_template(self.template_name, self.template_language, params,
+                                                  purpose=self.purpose)
+            else:
+                conversation.action_send_text(self.body, purpose=self.purpose)
         return {"type": "ir.actions.act_window_close"}
