@@ -4,7 +4,7 @@ from markupsafe import Markup
 
 from odoo import fields, sql_db
 from odoo.exceptions import AccessError, UserError
-from odoo.tests import new_test_user, tagged
+from odoo.tests import Form, new_test_user, tagged
 
 from odoo.addons.messenger_connector.models.messenger_message import SENDER_LOCK_KEY
 from odoo.addons.messenger_connector.providers import fakes
@@ -322,3 +322,63 @@ class TestFollowUps(MessengerCase):
         message.with_user(self.user_agent).action_retry_media()
         self.assertEqual(message.media_state, "done")
         self.assertFalse(message.media_error)
+
+
+@tagged("post_install", "-at_install")
+class TestEverydayConsent(MessengerCase):
+    """Applying through a job's link, the demo's history, consent recorded by a user without e-mail."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.recruiter = new_test_user(
+            cls.env, login="mc_rules_recruiter", groups="base.group_user,hr_recruitment.group_hr_recruitment_user",
+            name="Rhea Recruiter", email=False)
+        cls.job = cls.env["hr.job"].create({"name": "Forklift Driver", "user_id": cls.recruiter.id})
+
+    def compose(self, user, record, **values):
+        action = record.with_user(user).action_messenger_send()
+        form = Form(self.env["messenger.compose"].with_user(user).with_context(action["context"]))
+        for key, value in values.items():
+            setattr(form, key, value)
+        return form.save()
+
+    def test_applying_through_the_link_is_recruiting_consent(self):
+        self.receive(self.tg_account, fakes.tg_update(951, text=f"/start JOB-{self.job.id}", chat_id=995001,
+                                                      first_name="Paul"))
+        conv = self.conversation(self.tg_account, "995001")
+        self.assertEqual(conv.consent_recruiting, "opt_in")
+        entry = conv.consent_ids.filtered(lambda e: e.purpose == "recruiting")
+        self.assertEqual(entry.message_id, conv.message_ids, "the message is the evidence")
+        self.assertIn(f"JOB-{self.job.id}", entry.evidence)
+        self.assertFalse(self.recruiter.email)
+        wizard = self.compose(self.recruiter, conv.applicant_id, purpose="recruiting", body="When can you start?")
+        wizard.action_send()
+        self.send_queued()
+        self.assertEqual(self.fake_tg.sent[-1]["text"], "When can you start?")
+
+    def test_record_consent_by_a_user_without_email(self):
+        self.receive(self.tg_account, fakes.tg_update(961, text="Hello", chat_id=995002, first_name="Petra"))
+        conv = self.conversation(self.tg_account, "995002")
+        candidate = self.env["hr.candidate"].create({"partner_id": conv.partner_id.id, "partner_name": "Petra"})
+        applicant = self.env["hr.applicant"].create({"candidate_id": candidate.id, "job_id": self.job.id})
+        conv.write({"candidate_id": candidate.id, "applicant_id": applicant.id})
+        wizard = self.compose(self.recruiter, applicant, purpose="recruiting", body="We have a job for you",
+                              record_consent=True, consent_reason="Asked on the phone today")
+        wizard.action_send()
+        self.assertEqual(conv.consent_recruiting, "opt_in")
+        self.send_queued()
+        self.assertEqual(self.fake_tg.sent[-1]["text"], "We have a job for you")
+
+    def test_demo_first_actions_work(self):
+        gemini = self.env.ref("messenger_connector.demo_conversation_wa_gemini", raise_if_not_found=False)
+        if not gemini:
+            self.skipTest("installed without demo data")
+        ravi = self.env.ref("messenger_connector.demo_conversation_tg_ravi")
+        self.assertEqual(gemini.consent_service, "opt_in")
+        self.assertEqual(ravi.consent_recruiting, "opt_in")
+        gemini.action_send_template("quotation_followup", "en_US", ["12 office chairs"])
+        wizard = self.compose(self.env.ref("base.user_admin"), ravi.applicant_id, purpose="recruiting",
+                              body="Yes, remote work is possible.")
+        wizard.action_send()
+        self.assertEqual(ravi.message_ids.filtered(lambda m: m.direction == "out").state, "queued")
