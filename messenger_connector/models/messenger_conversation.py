@@ -707,12 +707,16 @@ class MessengerConversation(models.Model):
         self.ensure_one()
         self.check_access("write")
         attachments = self.env["ir.attachment"].browse(attachment_ids or [])
+        if len(attachments) > 1:
+            raise UserError(_("Send one file per message."))
         if attachments:
             attachments.check("read")
-            # sudo: the user may read these files (checked above); the copies belong to the conversation
-            attachments = self.env["ir.attachment"].sudo().browse(attachments.ids)
-            attachments = self.env["ir.attachment"].sudo().concat(*[attachment.copy({
-                "res_model": self._name, "res_id": self.id, "public": False}) for attachment in attachments])
+            # sudo: the user may read these files (checked above); a file of another record is copied, so
+            # that the message owns it and its access follows the conversation
+            attachment = attachments.sudo()
+            if (attachment.res_model, attachment.res_id) != (self._name, self.id) or attachment.public:
+                attachment = attachment.copy({"res_model": self._name, "res_id": self.id, "public": False})
+            attachments = attachment
         # sudo: only the addon creates messages (see messenger.message.create); who sends, what and to whom
         # was decided above for the current user, who is the message's author
         message = self.env["messenger.message"].sudo().create(dict(

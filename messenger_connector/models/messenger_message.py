@@ -342,7 +342,9 @@ class MessengerMessage(models.Model):
                 break
             for message in messages:
                 message._answer_callback()
-                if message.media_state == "pending":
+                if message.media_state == "pending" and not message.media_ref:
+                    message.media_state = "none"  # its content was removed meanwhile: nothing to download
+                elif message.media_state == "pending":
                     message._download_media()
                 if _auto_commit():
                     self.env.cr.commit()

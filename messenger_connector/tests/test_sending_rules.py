@@ -4,7 +4,7 @@ from markupsafe import Markup
 
 from odoo import fields, sql_db
 from odoo.exceptions import AccessError, UserError
-from odoo.tests import Form, new_test_user, tagged
+from odoo.tests import Form, HttpCase, new_test_user, tagged
 
 from odoo.addons.messenger_connector.models.messenger_message import SENDER_LOCK_KEY
 from odoo.addons.messenger_connector.providers import fakes
@@ -382,3 +382,23 @@ class TestEverydayConsent(MessengerCase):
                               body="Yes, remote work is possible.")
         wizard.action_send()
         self.assertEqual(ravi.message_ids.filtered(lambda m: m.direction == "out").state, "queued")
+
+
+@tagged("post_install", "-at_install")
+class TestChatterComposerRoute(MessengerCase, HttpCase):
+    """The web client's "Send message" (Odoo's post route, which posts in sudo) sends as the user."""
+
+    def test_web_client_send_message_goes_to_the_person(self):
+        salesman = new_test_user(self.env, login="mc_route_sales", groups="base.group_user,sales_team.group_sale_salesman")
+        self.receive(self.wa_account, self.wa_text("32470777101", "Hi there", "wamid.W1", name="Wes"))
+        conv = self.conversation(self.wa_account, "32470777101")
+        conv.lead_id = self.env["crm.lead"].create({"name": "Wes", "user_id": salesman.id})
+        self.authenticate("mc_route_sales", "mc_route_sales")
+        self.make_jsonrpc_request("/mail/message/post", {
+            "thread_model": "messenger.conversation", "thread_id": conv.id,
+            "post_data": {"body": "Typed in the web client", "message_type": "comment",
+                          "subtype_xmlid": "mail.mt_comment"}})
+        message = conv.message_ids.filtered(lambda m: m.direction == "out")
+        self.assertEqual((message.body, message.author_id), ("Typed in the web client", salesman))
+        self.send_queued()
+        self.assertEqual([m["text"] for m in self.fake_wa.sent], ["Typed in the web client"])
