@@ -80,13 +80,31 @@ class MessengerConversation(models.Model):
          "There is already a conversation with this person on this account."),
     ]
 
+    #: what the platform tells (who the person is, when they wrote, whether they blocked us): written by the
+    #: addon only, so that no user can redirect a chat or open its reply window by hand
+    _PLATFORM_FIELDS = frozenset({"account_id", "external_user_id", "phone", "blocked", "last_inbound_at",
+                                  "window_expires_at", "anonymized"})
+    #: of those, what a user may give a new conversation (a first contact started from a lead or applicant)
+    _FIRST_CONTACT_FIELDS = frozenset({"account_id", "external_user_id", "phone"})
+
     @api.model_create_multi
     def create(self, vals_list):
+        if not self.env.su:
+            for vals in vals_list:
+                refused = (set(vals) & self._PLATFORM_FIELDS) - self._FIRST_CONTACT_FIELDS
+                if refused:
+                    raise AccessError(_("%(fields)s of a conversation come from the platform and cannot be set.",
+                                        fields=", ".join(sorted(refused))))
         conversations = super().create(vals_list)
         conversations.filtered("user_id")._check_agent_access()
         return conversations
 
     def write(self, vals):
+        if not self.env.su:
+            refused = set(vals) & self._PLATFORM_FIELDS
+            if refused:
+                raise AccessError(_("%(fields)s of a conversation come from the platform and cannot be changed.",
+                                    fields=", ".join(sorted(refused))))
         result = super().write(vals)
         if vals.get("user_id"):
             self._check_agent_access()

@@ -96,7 +96,7 @@ class MessengerConversation(models.Model):
     def _block(self, evidence):
         """The person blocked us (a refusal of everything): blocked, and opted out of every purpose."""
         self.ensure_one()
-        self.blocked = True
+        self.sudo().blocked = True  # sudo: what the platform said; only the addon writes it
         self._opt_out(ALL_PURPOSES, "platform", evidence=evidence, confirm=False)
 
     def _lift_block(self, source, evidence=None, message=None, reason=None):
@@ -106,7 +106,7 @@ class MessengerConversation(models.Model):
         opts in to them.
         """
         self.ensure_one()
-        self.blocked = False
+        self.sudo().blocked = False  # sudo: the caller established that the block is over; only the addon writes it
         self.env["messenger.consent"]._record(self, ["service"], "opt_in", source, evidence=evidence,
                                               message=message, reason=reason)
         self._log_note(_("The block is lifted (%(origin)s): service messages can be sent again; other opt-outs "
@@ -134,7 +134,9 @@ class MessengerConversation(models.Model):
         if not any(self._consent_state(p) == "opt_out" for p in ALL_PURPOSES):
             self._blacklist("_remove", _("Messenger opt-in (%s)", source))
         if "service" in purposes and self.blocked:
-            self.blocked = False  # an opt-in recorded with its reason (or sent by the person) ends a block
+            # an opt-in recorded with its reason (or sent by the person) ends a block; sudo: only the addon
+            # writes the block, here for that recorded opt-in
+            self.sudo().blocked = False
         self._log_note(_("Opted in to %(purposes)s messages (%(origin)s).",
                          purposes=", ".join(purposes), origin=source))
         if confirm:

@@ -5,6 +5,7 @@ from markupsafe import Markup
 from odoo import fields, sql_db
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import Form, HttpCase, new_test_user, tagged
+from odoo.tools import mute_logger
 
 from odoo.addons.messenger_connector.models.messenger_message import SENDER_LOCK_KEY
 from odoo.addons.messenger_connector.providers import fakes
@@ -79,6 +80,19 @@ class TestSendingRules(MessengerCase):
         self.assertEqual(failed.state, "sent")
         self.assertEqual([m["text"] for m in self.fake_wa.sent], ["First try"])
 
+    def test_users_cannot_redirect_a_chat_or_open_its_window_by_hand(self):
+        as_sales = self.conv.with_user(self.salesman)
+        future = fields.Datetime.now() + datetime.timedelta(days=5)
+        for vals in ({"external_user_id": "32470555555"}, {"phone": "+32470555555"}, {"blocked": False},
+                     {"window_expires_at": future}, {"last_inbound_at": future}):
+            with self.assertRaises(AccessError, msg=str(vals)):
+                as_sales.write(vals)
+        with self.assertRaises(AccessError):
+            self.env["messenger.conversation"].with_user(self.salesman).create({
+                "account_id": self.wa_account.id, "external_user_id": "32470555556", "lead_id": self.lead.id,
+                "window_expires_at": future})
+        as_sales.write({"user_id": self.salesman.id})  # working the chat stays possible
+
     def test_attachments_are_the_senders_readable_files_copied_to_the_message(self):
         with self.assertRaises(AccessError):
             self.conv.with_user(self.salesman).action_send_text("Look", attachment_ids=self.secret.ids)
@@ -138,7 +152,8 @@ class TestSendingRules(MessengerCase):
             END $$""")
         cr.execute("CREATE TRIGGER mc_test_fail_sent BEFORE UPDATE ON messenger_message "
                    "FOR EACH ROW EXECUTE FUNCTION mc_test_fail_sent()")
-        self.send_queued()
+        with mute_logger("odoo.sql_db", "odoo.addons.messenger_connector.models.messenger_message"):
+            self.send_queued()
         self.assertEqual(len(self.fake_wa.sent), 1)
         self.assertEqual(message.state, "sent", "the platform's answer is recorded, not 'interrupted'")
         self.assertEqual(message.external_id, self.fake_wa.sent[0]["id"])
