@@ -180,7 +180,6 @@ class Provider:
     def address_for_phone(cls, phone):
         """The platform address of a person known only by an E.164 number, or None where a business cannot
         write first to a number (a bot waits for the person to write)."""
-        return None
 
     def __init__(self, config):
         self.config = dict(config or {})
