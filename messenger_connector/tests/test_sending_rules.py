@@ -33,10 +33,10 @@ class TestSendingRules(MessengerCase):
         self.receive(self.wa_account, self.wa_text("32470777001", "Hello, a question", "wamid.R1", name="Rita"))
         self.conv = self.conversation(self.wa_account, "32470777001")
         self.conv.lead_id = self.lead
-        self.inbound = self.conv.message_ids
+        self.inbound = self.conv.messenger_message_ids
 
     def outbound(self):
-        return self.conv.message_ids.filtered(lambda m: m.direction == "out")
+        return self.conv.messenger_message_ids.filtered(lambda m: m.direction == "out")
 
     # --- messages are the addon's to create and change --------------------------------------------------
 
@@ -50,7 +50,7 @@ class TestSendingRules(MessengerCase):
                     "author_id": self.env.ref("base.user_admin").id,
                     "attachment_ids": [(6, 0, self.secret.ids)]})
             with self.assertRaises(AccessError):
-                self.conv.with_user(user).write({"message_ids": [(0, 0, {
+                self.conv.with_user(user).write({"messenger_message_ids": [(0, 0, {
                     "direction": "out", "state": "queued", "body": "Sneaky too"})]})
         self.send_queued()
         self.assertEqual(self.fake_wa.sent, [])
@@ -72,7 +72,7 @@ class TestSendingRules(MessengerCase):
         with self.assertRaises(AccessError):
             self.inbound.with_user(self.salesman).write({"body": "What the customer never said"})
         with self.assertRaises(AccessError):
-            self.conv.with_user(self.salesman).write({"message_ids": [(1, self.inbound.id, {"body": "Rewritten"})]})
+            self.conv.with_user(self.salesman).write({"messenger_message_ids": [(1, self.inbound.id, {"body": "Rewritten"})]})
         self.assertEqual(self.inbound.body, "Hello, a question")
         # the public way: Retry, which checks again
         as_sales.action_retry()
@@ -205,7 +205,7 @@ class TestRefusals(MessengerCase):
         self.fake_wa.fail_next(1, 400, fakes.wa_error_body(131026, "Message undeliverable"))
         conv.with_user(self.user_agent).action_send_text("Hello")
         self.send_queued()
-        message = conv.message_ids.filtered(lambda m: m.direction == "out")
+        message = conv.messenger_message_ids.filtered(lambda m: m.direction == "out")
         self.assertEqual((message.state, message.error_code), ("failed", "131026"))
         self.assertIn("undeliverable", message.error_message)
         self.assertFalse(conv.blocked)
@@ -214,7 +214,7 @@ class TestRefusals(MessengerCase):
         # the same as a status
         conv.with_user(self.user_agent).action_send_text("Second try")
         self.send_queued()
-        second = conv.message_ids.filtered(lambda m: m.direction == "out" and m.state == "sent")
+        second = conv.messenger_message_ids.filtered(lambda m: m.direction == "out" and m.state == "sent")
         self.receive(self.wa_account, fakes.wa_payload(statuses=[fakes.wa_status(
             second.external_id, "failed", "32470888001", error_code=131026, error_title="Message undeliverable")]))
         self.assertEqual(second.state, "failed")
@@ -228,7 +228,7 @@ class TestRefusals(MessengerCase):
         self.fake_tg.fail_next(1, 400, fakes.tg_error_body(400, "Bad Request: chat not found"))
         conv.with_user(self.user_agent).action_send_text("Hello")
         self.send_queued()
-        self.assertEqual(conv.message_ids.filtered(lambda m: m.direction == "out").state, "failed")
+        self.assertEqual(conv.messenger_message_ids.filtered(lambda m: m.direction == "out").state, "failed")
         self.assertFalse(conv.blocked)
         self.assertEqual(conv.consent_service, "opt_in")
 
@@ -364,7 +364,7 @@ class TestEverydayConsent(MessengerCase):
         conv = self.conversation(self.tg_account, "995001")
         self.assertEqual(conv.consent_recruiting, "opt_in")
         entry = conv.consent_ids.filtered(lambda e: e.purpose == "recruiting")
-        self.assertEqual(entry.message_id, conv.message_ids, "the message is the evidence")
+        self.assertEqual(entry.message_id, conv.messenger_message_ids, "the message is the evidence")
         self.assertIn(f"JOB-{self.job.id}", entry.evidence)
         self.assertFalse(self.recruiter.email)
         wizard = self.compose(self.recruiter, conv.applicant_id, purpose="recruiting", body="When can you start?")
@@ -396,7 +396,7 @@ class TestEverydayConsent(MessengerCase):
         wizard = self.compose(self.env.ref("base.user_admin"), ravi.applicant_id, purpose="recruiting",
                               body="Yes, remote work is possible.")
         wizard.action_send()
-        self.assertEqual(ravi.message_ids.filtered(lambda m: m.direction == "out").state, "queued")
+        self.assertEqual(ravi.messenger_message_ids.filtered(lambda m: m.direction == "out").state, "queued")
 
 
 @tagged("post_install", "-at_install")
@@ -413,7 +413,7 @@ class TestChatterComposerRoute(MessengerCase, HttpCase):
             "thread_model": "messenger.conversation", "thread_id": conv.id,
             "post_data": {"body": "Typed in the web client", "message_type": "comment",
                           "subtype_xmlid": "mail.mt_comment"}})
-        message = conv.message_ids.filtered(lambda m: m.direction == "out")
+        message = conv.messenger_message_ids.filtered(lambda m: m.direction == "out")
         self.assertEqual((message.body, message.author_id), ("Typed in the web client", salesman))
         self.send_queued()
         self.assertEqual([m["text"] for m in self.fake_wa.sent], ["Typed in the web client"])
