@@ -13,3 +13,4 @@ from . import test_data_request
 from . import test_faults
 from . import test_processing
 from . import test_who_sees_what
+from . import test_privacy
