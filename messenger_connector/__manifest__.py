@@ -24,6 +24,7 @@
         "views/messenger_privacy_views.xml",
         "views/res_config_settings_views.xml",
         "views/messenger_menus.xml",
+        "views/messenger_template_views.xml",
     ],
     "demo": [
         "demo/messenger_demo.xml",

@@ -666,15 +666,32 @@ class MessengerConversation(models.Model):
         return self._queue({"body": body, "content_type": "text"}).id
 
     def action_send_template(self, name, language, params=None):
-        """Queue a WhatsApp template message (public API), allowed outside the reply window."""
+        """Queue a WhatsApp template message (public API), allowed outside the reply window.
+
+        ``params``: the values of the template's placeholders in order (or by name, as a dict, for a template
+        with named parameters), or the platform's own component dicts.
+        """
         self.ensure_one()
         if not name or not language:
             raise UserError(_("A template needs a name and a language code."))
         self._check_can_send(template=True)
-        params = list(params or [])
-        body = _("Template %(name)s (%(lang)s)", name=name, lang=language)
-        if params and all(isinstance(p, str) for p in params):
-            body += ": " + ", ".join(params)
+        template = self.env["messenger.template"]._find(self.account_id, name, language)
+        if template and isinstance(params, (list, tuple)) and any(isinstance(p, dict) for p in params):
+            template = None  # the caller gives the platform's components itself: sent as given
+        if template:
+            # a synced template: checked against its placeholders, and the chat shows what the person receives
+            if template.status != "approved":
+                raise UserError(_("The template %(name)s (%(lang)s) is not approved (%(status)s): it cannot be sent.",
+                                  name=name, lang=language, status=dict(
+                                      template._fields["status"]._description_selection(self.env)).get(
+                                      template.status, template.status)))
+            values = template._values(params)
+            body, params = template._render(values), template._send_params(values)
+        else:
+            params = list(params or [])
+            body = _("Template %(name)s (%(lang)s)", name=name, lang=language)
+            if params and all(isinstance(p, str) for p in params):
+                body += ": " + ", ".join(params)
         return self._queue({
             "body": body, "content_type": "template", "template_name": name,
             "template_language": language, "template_params": params,

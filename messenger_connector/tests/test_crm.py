@@ -93,7 +93,7 @@ class TestCrm(MessengerCase):
 
     def test_send_message_first_contact_needs_template(self):
         lead = self.lead(partner_id=self.env["res.partner"].create({"name": "New Nora"}).id, phone="+49 151 2345 6789")
-        wizard = self.compose(lead, account_id=self.wa_account, body="Hello Nora")
+        wizard = self.compose(lead, account_id=self.wa_account, mode="text", body="Hello Nora")
         self.assertFalse(wizard.conversation_id)
         with self.assertRaisesRegex(UserError, "reply window"):
             wizard.action_send()
