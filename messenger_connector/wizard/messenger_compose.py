@@ -22,7 +22,7 @@ class MessengerCompose(models.TransientModel):
     conversation_id = fields.Many2one("messenger.conversation", compute="_compute_conversation_id")
     window_open = fields.Boolean(compute="_compute_conversation_id")
     mode = fields.Selection([("text", "Text"), ("template", "Template")], required=True,
-                            compute="_compute_mode", store=True, readonly=False)
+                            compute="_compute_mode", store=True, readonly=False, precompute=True)
     purpose = fields.Selection(
         [("service", "Service"), ("marketing", "Marketing"), ("recruiting", "Recruiting")], required=True,
         default="service", help="A reply inside the window to a person who wrote is service; anything else "
