@@ -40,7 +40,7 @@ class MessengerTemplate(models.Model):
     header = fields.Char(readonly=True, help="Text header (a media header shows as its kind).")
     body = fields.Text(readonly=True)
     footer = fields.Char(readonly=True)
-    buttons = fields.Json(readonly=True, help="The template's buttons as the platform lists them.")
+    buttons = fields.Json("Button Definitions", readonly=True, help="The template's buttons as the platform lists them.")
     buttons_text = fields.Char("Buttons", compute="_compute_buttons_text")
     placeholder_names = fields.Char("Parameters", compute="_compute_placeholder_names",
                                     help="Values the template needs, in order.")

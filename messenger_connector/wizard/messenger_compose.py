@@ -32,7 +32,7 @@ class MessengerCompose(models.TransientModel):
                                "contract...): an opt-in is recorded before sending.")
     consent_reason = fields.Char("How Consent Was Given")
     body = fields.Text("Message")
-    template_account_id = fields.Many2one(related="account_id")
+    template_account_id = fields.Many2one(related="account_id", string="Account of the Templates")
     template_id = fields.Many2one("messenger.template", "Template", domain=TEMPLATE_DOMAIN, help=TEMPLATE_HELP)
     param_ids = fields.One2many("messenger.template.param", "compose_id", string="Parameters",
                                 compute="_compute_param_ids", store=True, readonly=False)

@@ -1,4 +1,4 @@
-from odoo import fields, models
+from odoo import api, fields, models
 
 
 class MessengerTemplateParam(models.TransientModel):
@@ -11,5 +11,11 @@ class MessengerTemplateParam(models.TransientModel):
     send_id = fields.Many2one("messenger.template.send", ondelete="cascade")
     compose_id = fields.Many2one("messenger.compose", ondelete="cascade")
     sequence = fields.Integer()
-    name = fields.Char("Placeholder", readonly=True)
+    name = fields.Char("Placeholder Name", readonly=True)
+    label = fields.Char("Placeholder", compute="_compute_label")
     value = fields.Char()
+
+    @api.depends("name")
+    def _compute_label(self):
+        for param in self:
+            param.label = "{{%s}}" % param.name if param.name else False
