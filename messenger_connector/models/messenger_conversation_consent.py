@@ -191,6 +191,8 @@ class MessengerConversation(models.Model):
         if delete and not held:
             conversation.unlink()
             return counts
+        # sudo (here and below): retention and erasure run for whoever triggered them (cron, a manager) and must
+        # reach every copy; they only ever remove this conversation's content
         chatter = self.env["mail.message"].sudo().search([("model", "=", self._name), ("res_id", "=", self.id)])
         kept = held.chatter_message_ids
         chatter.filtered(lambda m: m not in kept and m.message_type != "notification").write(
@@ -213,6 +215,7 @@ class MessengerConversation(models.Model):
     def _consent_entries(self):
         """The consent log of this conversation's person on its channel (company of the conversation)."""
         self.ensure_one()
+        # sudo: consent entries are readable by managers only once detached; the caller is retention/erasure
         return self.env["messenger.consent"].sudo().search([
             "|", ("conversation_id", "=", self.id),
             "&", "&", ("provider", "=", self.provider), ("identity", "=", self.external_user_id),
@@ -222,6 +225,7 @@ class MessengerConversation(models.Model):
         """Stored deliveries of this company that name this person's platform id as a value."""
         self.ensure_one()
         identity = self.external_user_id
+        # sudo: raw deliveries are managers-only records; only their content is removed by the caller
         events = self.env["messenger.event"].sudo().search([
             ("company_id", "=", self.company_id.id), ("state", "!=", "pending"), ("body", "like", identity)])
         return events.filtered(lambda event: identity in event._values())

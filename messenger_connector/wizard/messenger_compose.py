@@ -1,6 +1,7 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
+from ..providers import PROVIDERS
 from .messenger_template_send import TEMPLATE_DOMAIN, TEMPLATE_HELP, param_commands, template_params, template_preview
 
 #: business records a message can be sent from, and the conversation field that links them
@@ -73,7 +74,8 @@ class MessengerCompose(models.TransientModel):
     def _compute_mode(self):
         """A first contact, or a person whose window is closed, can only get a template: start with one."""
         for wizard in self:
-            closed = wizard.account_id.provider == "whatsapp" and wizard.account_id.window_hours \
+            provider = PROVIDERS.get(wizard.account_id.provider)
+            closed = provider and provider.has_templates and wizard.account_id.window_hours \
                 and not wizard._find_conversation().window_open
             wizard.mode = "template" if closed else "text"
 

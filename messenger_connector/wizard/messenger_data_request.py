@@ -77,6 +77,7 @@ class MessengerDataRequest(models.TransientModel):
             "Not included: %(conversations)s conversations and %(consents)s consent entries in companies you are "
             "not working in now (%(companies)s). Switch to those companies (if you may) to include them.",
             conversations=len(conversations), consents=len(consents),
+            # sudo: only the names of the companies left out, so that the user knows whom to ask
             companies=", ".join(companies.sudo().mapped("name")))
 
     def _compute_data(self):
