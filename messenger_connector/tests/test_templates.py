@@ -75,7 +75,7 @@ class TestTemplates(MessengerCase):
         self.assertIn("Hello Tina, your order S0042 ships on Friday.", form.preview)
         wizard = form.save()
         wizard.action_send()
-        message = self.conv.message_ids.filtered(lambda m: m.direction == "out")
+        message = self.conv.messenger_message_ids.filtered(lambda m: m.direction == "out")
         self.assertEqual(message.body, "Order news\nHello Tina, your order S0042 ships on Friday.\n"
                                        "Reply STOP to opt out\n[Thanks] [Track]")
         self.send_queued()
@@ -101,10 +101,10 @@ class TestTemplates(MessengerCase):
         self.assertEqual(sent["components"][0]["parameters"], [
             {"type": "text", "parameter_name": "guests", "text": "4"},
             {"type": "text", "parameter_name": "day", "text": "Saturday"}])
-        self.assertEqual(self.conv.message_ids[0].body, "Table for 4 on Saturday.")
+        self.assertEqual(self.conv.messenger_message_ids.sorted("id")[-1].body, "Table for 4 on Saturday.")
         # a template the account never synced still goes as given (public contract)
         self.conv.action_send_template("hello_world", "en_US", ["x"])
-        self.assertEqual(self.conv.message_ids[0].template_name, "hello_world")
+        self.assertEqual(self.conv.messenger_message_ids.sorted("id")[-1].template_name, "hello_world")
 
     def test_first_contact_composer_starts_with_a_template(self):
         self.sync()
