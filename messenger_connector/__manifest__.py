@@ -22,6 +22,7 @@
         "views/res_partner_views.xml",
         "views/crm_hr_views.xml",
         "views/messenger_privacy_views.xml",
+        "views/messenger_template_views.xml",
         "views/res_config_settings_views.xml",
         "views/messenger_menus.xml",
     ],

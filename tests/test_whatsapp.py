@@ -736,3 +736,24 @@ def test_empty_required_ids_are_malformed(wa, field, value):
     message[field] = value
     with pytest.raises(MalformedError):
         wa.parse(fakes.body_bytes(fakes.wa_payload(messages=[message])))
+
+
+# --- templates --------------------------------------------------------------------------------------
+
+
+def test_list_templates_follows_the_pages(wa, wa_fake):
+    for i in range(130):
+        wa_fake.add_template(f"t{i:03d}", "Hello {{1}}", category="UTILITY")
+    templates = wa.list_templates(fakes.DEMO_WABA_ID)
+    assert [t["name"] for t in templates] == [f"t{i:03d}" for i in range(130)]
+    assert templates[0]["components"] == [{"type": "BODY", "text": "Hello {{1}}"}]
+    pages = wa_fake.requests
+    assert [r.path for r in pages] == [f"/v21.0/{fakes.DEMO_WABA_ID}/message_templates"] * 2
+    assert pages[0].headers["authorization"] == f"Bearer {fakes.DEMO_WA_TOKEN}"
+    assert "after" not in pages[0].query and pages[1].query["after"] == "100"
+
+
+def test_list_templates_refuses_a_bad_account_id(wa, wa_fake):
+    with pytest.raises(ProviderError) as info:
+        wa.list_templates("../me")
+    assert info.value.kind == PERMANENT and not wa_fake.requests

@@ -1,5 +1,9 @@
 from . import messenger_cached_mixin
+from . import messenger_legal_hold_mixin
+from . import messenger_legal_hold_log
 from . import messenger_account
+from . import messenger_account_template
+from . import messenger_template
 from . import messenger_conversation
 from . import messenger_conversation_consent
 from . import messenger_message
@@ -7,6 +11,7 @@ from . import messenger_message_privacy
 from . import messenger_consent
 from . import messenger_retention
 from . import messenger_event
+from . import messenger_event_privacy
 from . import messenger_routing_rule
 from . import res_partner
 from . import messenger_chat_mixin

@@ -576,7 +576,7 @@ class MessengerConversation(models.Model):
         return applicant
 
     def _create_lead(self, team=None):
-        """Create a lead for this conversation (contact and transcript linked) and link it."""
+        """Create a lead for this conversation (contact and chat linked) and link it."""
         self.ensure_one()
         team = team or self.team_id or self.account_id.crm_team_id
         lead = self.env["crm.lead"].create({
@@ -587,20 +587,17 @@ class MessengerConversation(models.Model):
             "company_id": self.company_id.id,
             "source_id": self.account_id._utm_source().id,
             "medium_id": self.env.ref("messenger_connector.utm_medium_messenger").id,
-            "description": self._transcript_html(),
+            "description": self._lead_description(),
         })
         self.write({"lead_id": lead.id, "team_id": team.id or self.team_id.id})
         self._forget_batch_lookups()
         return lead
 
-    def _transcript_html(self, limit=50):
-        messages = self.messenger_message_ids.sorted("id")[-limit:]
-        lines = Markup("").join(
-            Markup("<p><b>%s</b> %s</p>") % (
-                (m.partner_id.name or self.name) if m.direction == "in" else (m.author_id.name or _("Us")),
-                m.body or m._content_label())
-            for m in messages)
-        return Markup("<p><i>%s</i></p>") % _("Conversation on %(account)s", account=self.account_id.name) + lines
+    def _lead_description(self):
+        """A link to the chat, never a copy of it: what the person said stays in one place, which retention
+        and erasure clean (a copy in the lead's description would outlive both)."""
+        return Markup('<p>%s <a href="/odoo/messenger.conversation/%s">%s</a></p>') % (
+            _("Conversation on %(account)s:", account=self.account_id.name), self.id, _("open the chat"))
 
     @api.model
     def _action_for_records(self, records, field):
@@ -644,7 +641,7 @@ class MessengerConversation(models.Model):
         return message
 
     def action_create_lead(self):
-        """One click: a lead with the contact and the transcript, linked to this conversation."""
+        """One click: a lead with the contact and a link to the chat, linked to this conversation."""
         self.ensure_one()
         if not self.env["crm.lead"].has_access("create"):
             raise AccessError(_("Creating a lead needs access to CRM: ask a sales manager."))
@@ -696,15 +693,32 @@ class MessengerConversation(models.Model):
                            attachment_ids=attachment_ids).id
 
     def action_send_template(self, name, language, params=None):
-        """Queue a WhatsApp template message (public API), allowed outside the reply window."""
+        """Queue a WhatsApp template message (public API), allowed outside the reply window.
+
+        ``params``: the values of the template's placeholders in order (or by name, as a dict, for a template
+        with named parameters), or the platform's own component dicts.
+        """
         self.ensure_one()
         if not name or not language:
             raise UserError(_("A template needs a name and a language code."))
         self._check_can_send(template=True)
-        params = list(params or [])
-        body = _("Template %(name)s (%(lang)s)", name=name, lang=language)
-        if params and all(isinstance(p, str) for p in params):
-            body += ": " + ", ".join(params)
+        template = self.env["messenger.template"]._find(self.account_id, name, language)
+        if template and isinstance(params, (list, tuple)) and any(isinstance(p, dict) for p in params):
+            template = None  # the caller gives the platform's components itself: sent as given
+        if template:
+            # a synced template: checked against its placeholders, and the chat shows what the person receives
+            if template.status != "approved":
+                raise UserError(_("The template %(name)s (%(lang)s) is not approved (%(status)s): it cannot be sent.",
+                                  name=name, lang=language, status=dict(
+                                      template._fields["status"]._description_selection(self.env)).get(
+                                      template.status, template.status)))
+            values = template._values(params)
+            body, params = template._render(values), template._send_params(values)
+        else:
+            params = list(params or [])
+            body = _("Template %(name)s (%(lang)s)", name=name, lang=language)
+            if params and all(isinstance(p, str) for p in params):
+                body += ": " + ", ".join(params)
         return self._queue({
             "body": body, "content_type": "template", "template_name": name,
             "template_language": language, "template_params": params,

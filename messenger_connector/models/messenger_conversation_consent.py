@@ -10,7 +10,8 @@ ALL_PURPOSES = [key for key, _label in PURPOSES]
 class MessengerConversation(models.Model):
     """Consent, opt-out and legal hold of a conversation's person."""
 
-    _inherit = "messenger.conversation"
+    _name = "messenger.conversation"
+    _inherit = ["messenger.conversation", "messenger.legal.hold.mixin"]
 
     consent_ids = fields.One2many(
         "messenger.consent", compute="_compute_consent", string="Consent Log",
@@ -216,29 +217,69 @@ class MessengerConversation(models.Model):
     # Retention and erasure
     # ------------------------------------------------------------------
 
+    #: tracked fields whose values name the person: their tracking rows would keep the old names
+    _PERSON_TRACKED_FIELDS = ("partner_id", "lead_id", "candidate_id", "applicant_id")
+
     def _retention_remove(self, delete=False):
         """Remove this conversation's content (messages on legal hold excepted).
 
         delete: the messages go, and the conversation too unless a held message keeps it.
         anonymize: the message rows stay (direction, states, dates) without content; the identity goes.
+        Either way nothing the person said stays anywhere: chatter copies, attachments (and their index),
+        raw deliveries (also those with no message of ours: edits, member changes, preferences), the consent
+        log's evidence, tracked names.
         """
         self.ensure_one()
         conversation = self.sudo()
         messages = conversation.messenger_message_ids
         held = messages.filtered("legal_hold")
+        # looked up while the identity is still there
+        events = conversation._person_events().filtered(lambda e: not e.message_ids.filtered("legal_hold"))
+        consents = conversation._consent_entries().filtered(lambda e: e.message_id not in held)
         counts = (messages - held)._remove_content(delete=delete)
-        own_chatter = self.env["mail.message"].sudo().search([
-            ("model", "=", self._name), ("res_id", "=", self.id), ("message_type", "!=", "notification")])
+        events._remove_content()
+        consents._erase_evidence()
         if delete and not held:
             conversation.unlink()
             return counts
-        own_chatter.filtered(lambda m: m not in held.chatter_message_ids).write({"body": _("[removed]")})
+        # sudo (here and below): retention and erasure run for whoever triggered them (cron, a manager) and must
+        # reach every copy; they only ever remove this conversation's content
+        chatter = self.env["mail.message"].sudo().search([("model", "=", self._name), ("res_id", "=", self.id)])
+        kept = held.chatter_message_ids
+        chatter.filtered(lambda m: m not in kept and m.message_type != "notification").write(
+            {"body": _("[removed]")})
+        (self.env["ir.attachment"].sudo().search([("res_model", "=", self._name), ("res_id", "=", self.id)])
+         - held.attachment_ids - kept.attachment_ids).unlink()
         vals = {"anonymized": True, "composer_text": False, "last_message_preview": False}
         if not held:
+            self.env["mail.tracking.value"].sudo().search([
+                ("mail_message_id", "in", chatter.ids), ("field_id.model", "=", self._name),
+                ("field_id.name", "in", self._PERSON_TRACKED_FIELDS)]).unlink()
             vals.update(profile_name=False, username=False, phone=False, partner_id=False,
                         external_user_id=f"anonymized-{self.id}", needs_review=False, review_reason=False)
-        conversation.write(vals)
+        # no tracking: the change would record the old name once more
+        conversation.with_context(mail_notrack=True).write(vals)
+        if not held:
+            chatter.exists().write({"record_name": conversation.name})
         return counts
+
+    def _consent_entries(self):
+        """The consent log of this conversation's person on its channel (company of the conversation)."""
+        self.ensure_one()
+        # sudo: consent entries are readable by managers only once detached; the caller is retention/erasure
+        return self.env["messenger.consent"].sudo().search([
+            "|", ("conversation_id", "=", self.id),
+            "&", "&", ("provider", "=", self.provider), ("identity", "=", self.external_user_id),
+            ("company_id", "=", self.company_id.id)])
+
+    def _person_events(self):
+        """Stored deliveries of this company that name this person's platform id as a value."""
+        self.ensure_one()
+        identity = self.external_user_id
+        # sudo: raw deliveries are managers-only records; only their content is removed by the caller
+        events = self.env["messenger.event"].sudo().search([
+            ("company_id", "=", self.company_id.id), ("state", "!=", "pending"), ("body", "like", identity)])
+        return events.filtered(lambda event: identity in event._values())
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_legal_hold(self):
@@ -265,8 +306,13 @@ class MessengerConversation(models.Model):
             "view_mode": "form", "target": "new", "context": {"default_conversation_id": self.id},
         }
 
-    def action_lift_legal_hold(self):
-        self.write({"legal_hold": False, "legal_hold_reason": False})
+    def action_place_legal_hold(self):
+        """Place a hold (button): ask for its reason first."""
+        self._check_legal_hold_rights()
+        return self.env["messenger.legal.hold.change"]._open(self, "place")
+
+    def _legal_hold_conversation(self):
+        return self
 
     @api.constrains("legal_hold", "legal_hold_reason")
     def _check_legal_hold_reason(self):

@@ -35,6 +35,8 @@ MAX_ACCOUNT_PAUSE = 60
 #: over to the messages' next attempt and a cron trigger (a future trigger only fires at the cron worker's next
 #: poll, up to a minute later: measured 59 s of idle sending after a 5-second throttling storm)
 MAX_INLINE_PAUSE = 10
+#: media types a browser runs rather than shows, besides HTML/XML/SVG (which Odoo itself stores as text/plain)
+ACTIVE_MIMETYPES = {"application/x-msdownload", "application/hta", "text/vbscript", "application/java-archive"}
 #: PostgreSQL advisory lock held (session level) by the one sender that runs: under it, a message found in
 #: "sending" was interrupted by a crash, never in flight.
 SENDER_LOCK_KEY = 0x6D63_5345  # "mcSE"
@@ -382,10 +384,12 @@ class MessengerMessage(models.Model):
                     "The media of a message could not be downloaded: %(error)s. Use \"Download Again\" on the "
                     "message to try again.", error=error.message))
                 continue
-            mime = downloaded.mime_type or media.mime_type or "application/octet-stream"
+            mime = self._safe_mimetype(downloaded.mime_type or media.mime_type or "application/octet-stream")
             name = downloaded.filename or media.filename or "%s-%s%s" % (
                 message.content_type, message.id, self._guess_extension(mime))
-            attachment = self.env["ir.attachment"].create({
+            # stored the way Odoo stores an ordinary user's upload (HTML, SVG, XML become text/plain),
+            # although the cron runs as superuser: whatever the sender claimed, nothing is served as a page
+            attachment = self.env["ir.attachment"].with_context(attachments_mime_plainxml=True).create({
                 "name": name,
                 "raw": downloaded.content,
                 "mimetype": mime,
@@ -398,6 +402,14 @@ class MessengerMessage(models.Model):
             if posts:
                 # sudo: the posts are the message's own copies; the file follows the conversation's access
                 posts.sudo().write({"attachment_ids": [(4, attachment.id)]})
+
+    @staticmethod
+    def _safe_mimetype(mime):
+        """A sender's media type, unless a browser would run it (scripts, Flash): then a plain download."""
+        base = mime.split(";")[0].strip().lower()
+        if "javascript" in base or "ecmascript" in base or "shockwave" in base or base in ACTIVE_MIMETYPES:
+            return "application/octet-stream"
+        return mime
 
     @staticmethod
     def _guess_extension(mime):

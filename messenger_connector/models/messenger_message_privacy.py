@@ -7,7 +7,8 @@ from .messenger_consent import PURPOSES
 class MessengerMessage(models.Model):
     """Legal holds and content removal of messages (retention policies, data-subject erasure)."""
 
-    _inherit = "messenger.message"
+    _name = "messenger.message"
+    _inherit = ["messenger.message", "messenger.legal.hold.mixin"]
 
     purpose = fields.Selection(PURPOSES, default="service", readonly=True,
                                help="Purpose of an outgoing message (consent is checked for it).")
@@ -18,10 +19,14 @@ class MessengerMessage(models.Model):
     legal_hold_reason = fields.Char(copy=False)
     anonymized = fields.Boolean(readonly=True, copy=False)
 
-    def action_set_legal_hold(self, reason):
-        if not (reason or "").strip():
-            raise UserError(_("A legal hold needs a reason."))
-        self.write({"legal_hold": True, "legal_hold_reason": reason})
+    def action_place_legal_hold(self):
+        """Place a hold (button): ask for its reason first."""
+        self._check_legal_hold_rights()
+        return self.env["messenger.legal.hold.change"]._open(self, "place")
+
+    def _legal_hold_conversation(self):
+        self.ensure_one()
+        return self.conversation_id
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_legal_hold(self):
@@ -56,7 +61,5 @@ class MessengerMessage(models.Model):
                         "attachment_ids": [(5, 0, 0)]})
         attachments.unlink()
         # the raw delivery holds the same text: drop it once none of its messages needs it any more
-        for event in events:
-            if not event.message_ids.filtered(lambda m: m.legal_hold):
-                event.write({"body": "{}", "info": _("content removed")})
+        events.filtered(lambda event: not event.message_ids.filtered("legal_hold"))._remove_content()
         return counts

@@ -100,10 +100,20 @@ class MessengerRetentionPolicy(models.Model):
         """Dry run: list what the policy would act on now; nothing changes."""
         self.ensure_one()
         conversations = self._due_conversations()
+        if not conversations:
+            return {
+                "type": "ir.actions.client", "tag": "display_notification",
+                "params": {
+                    "type": "info", "sticky": False, "title": _("Nothing is due"),
+                    "message": _("%(policy)s has nothing to %(action)s now: no conversation of its kind is older "
+                                 "than %(days)s days (conversations under legal hold are never due).",
+                                 policy=self.name, action=self._action_label(), days=self.days),
+                },
+            }
         return {
             "type": "ir.actions.act_window",
             "name": _("%(policy)s would %(action)s %(count)s conversations", policy=self.name,
-                      action=dict(self._fields["action"]._description_selection(self.env))[self.action].lower(),
+                      action=self._action_label(),
                       count=len(conversations)),
             "res_model": "messenger.conversation",
             "view_mode": "list,form",
@@ -111,6 +121,9 @@ class MessengerRetentionPolicy(models.Model):
             "domain": [("id", "in", conversations.ids)],
             "context": {"create": False, "active_test": False},
         }
+
+    def _action_label(self):
+        return dict(self._fields["action"]._description_selection(self.env))[self.action].lower()
 
     def action_apply_now(self):
         for policy in self:

@@ -213,6 +213,10 @@ class Provider:
     def send_template(self, to, name, language, params=None):
         raise ProviderError(PERMANENT, "This platform has no template messages", code="unsupported")
 
+    def list_templates(self, business_account_id):
+        """The account's message templates as the platform describes them (list of dicts); raise ProviderError."""
+        raise ProviderError(PERMANENT, "This platform has no template messages", code="unsupported")
+
     def download_media(self, media):
         """Return DownloadedMedia for an Event.media; raise ProviderError."""
         raise NotImplementedError

@@ -36,6 +36,11 @@ TOKEN_CODE = 190
 
 PREFERENCE_KINDS = {"stop": OPT_OUT, "resume": OPT_IN}
 
+#: templates fetched per call, and the most pages followed (Meta allows at most 250 templates per WABA
+#: and language on most tiers; this bounds a sync whatever the API answers)
+TEMPLATE_PAGE_SIZE = 100
+MAX_TEMPLATE_PAGES = 50
+
 
 class WhatsAppProvider(_http.HttpProvider):
     """One WhatsApp Business phone number.
@@ -132,6 +137,31 @@ class WhatsAppProvider(_http.HttpProvider):
         if components:
             template["components"] = components
         return self._send(to, "template", template)
+
+    def list_templates(self, business_account_id):
+        """Every template of the WhatsApp Business Account (``GET /<WABA-id>/message_templates``, page by
+        page along the ``after`` cursor): dicts with ``id``, ``name``, ``language``, ``status``, ``category``,
+        ``parameter_format`` and ``components`` as Meta gives them."""
+        if not isinstance(business_account_id, str) or not business_account_id.isdigit():
+            raise ProviderError(PERMANENT, "no valid WhatsApp Business Account ID", code="config")
+        fields = "id,name,language,status,category,parameter_format,components"
+        templates, after = [], None
+        for _page in range(MAX_TEMPLATE_PAGES):
+            params = {"fields": fields, "limit": TEMPLATE_PAGE_SIZE}
+            if after:
+                params["after"] = after
+            answer = self.http.json("GET", self._url(business_account_id, "message_templates"),
+                                    headers=self._auth(), params=params)
+            try:
+                templates += [t for t in get_dicts(answer, "data") if isinstance(t.get("name"), str)]
+                paging = get_dict(answer, "paging")
+                after = get_str(get_dict(paging, "cursors"), "after") if paging.get("next") else None
+            except MalformedError:
+                raise ProviderError(PERMANENT, "unexpected answer to the template list", code="bad_response") \
+                    from None
+            if not after:
+                break
+        return templates
 
     def download_media(self, media):
         if not media or not isinstance(media.id, str) or not MEDIA_ID_RE.fullmatch(media.id):

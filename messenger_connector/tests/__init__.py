@@ -14,3 +14,5 @@ from . import test_faults
 from . import test_processing
 from . import test_who_sees_what
 from . import test_sending_rules
+from . import test_privacy
+from . import test_templates

@@ -68,7 +68,9 @@ class TestCrm(MessengerCase):
         self.assertEqual(lead.partner_id, conversation.partner_id)
         self.assertEqual(lead.team_id, team)
         self.assertEqual(lead.source_id, self.env.ref("messenger_connector.utm_source_whatsapp"))
-        self.assertIn("I need 40 chairs", lead.description)
+        # the lead links to the chat instead of copying it (a copy would outlive retention and erasure)
+        self.assertNotIn("I need 40 chairs", lead.description)
+        self.assertIn(f"/odoo/messenger.conversation/{conversation.id}", lead.description)
         with self.assertRaises(UserError):
             conversation.action_create_lead()
 
@@ -91,7 +93,7 @@ class TestCrm(MessengerCase):
 
     def test_send_message_first_contact_needs_template(self):
         lead = self.lead(partner_id=self.env["res.partner"].create({"name": "New Nora"}).id, phone="+49 151 2345 6789")
-        wizard = self.compose(lead, account_id=self.wa_account, body="Hello Nora")
+        wizard = self.compose(lead, account_id=self.wa_account, mode="text", body="Hello Nora")
         self.assertFalse(wizard.conversation_id)
         with self.assertRaisesRegex(UserError, "reply window"):
             wizard.action_send()

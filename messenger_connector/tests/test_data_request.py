@@ -80,7 +80,7 @@ class TestDataRequest(MessengerCase):
         self.mine.messenger_message_ids[:1].action_set_legal_hold("Evidence for claim 7")
         with self.assertRaisesRegex(UserError, "legal hold"):
             self.mine.unlink()
-        self.mine.messenger_message_ids.legal_hold = False
+        self.mine.messenger_message_ids.action_lift_legal_hold("Claim 7 settled")
         self.mine.unlink()
         self.assertFalse(copies.exists())
 

@@ -2,6 +2,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
 from .. import providers as prov
+from .messenger_template_send import TEMPLATE_DOMAIN, TEMPLATE_HELP, param_commands, template_params, template_preview
 
 #: business records a message can be sent from, and the conversation field that links them
 LINK_FIELDS = {"crm.lead": "lead_id", "hr.applicant": "applicant_id", "hr.candidate": "candidate_id"}
@@ -21,7 +22,8 @@ class MessengerCompose(models.TransientModel):
     phone = fields.Char(help="WhatsApp number of a first contact, in international form.")
     conversation_id = fields.Many2one("messenger.conversation", compute="_compute_conversation_id")
     window_open = fields.Boolean(compute="_compute_conversation_id")
-    mode = fields.Selection([("text", "Text"), ("template", "Template")], default="text", required=True)
+    mode = fields.Selection([("text", "Text"), ("template", "Template")], required=True,
+                            compute="_compute_mode", store=True, readonly=False, precompute=True)
     purpose = fields.Selection(
         [("service", "Service"), ("marketing", "Marketing"), ("recruiting", "Recruiting")], required=True,
         default="service", help="A reply inside the window to a person who wrote is service; anything else "
@@ -31,9 +33,15 @@ class MessengerCompose(models.TransientModel):
                                "contract...): an opt-in is recorded before sending.")
     consent_reason = fields.Char("How Consent Was Given")
     body = fields.Text("Message")
-    template_name = fields.Char("Template")
-    template_language = fields.Char("Language", default="en_US")
-    template_params = fields.Text("Parameters", help="One value per line.")
+    template_account_id = fields.Many2one(related="account_id", string="Account of the Templates")
+    template_id = fields.Many2one("messenger.template", "Template", domain=TEMPLATE_DOMAIN, help=TEMPLATE_HELP)
+    param_ids = fields.One2many("messenger.template.param", "compose_id", string="Parameters",
+                                compute="_compute_param_ids", store=True, readonly=False)
+    preview = fields.Text(compute="_compute_preview", help="What the person receives.")
+    template_name = fields.Char("Template Name", compute="_compute_template_name", store=True, readonly=False)
+    template_language = fields.Char("Language", compute="_compute_template_name", store=True, readonly=False)
+    template_params = fields.Text("Parameters (one per line)",
+                                  help="Without a synced template: one value per line.")
 
     @api.model
     def _action_open(self, record):
@@ -61,6 +69,34 @@ class MessengerCompose(models.TransientModel):
                 [("company_id", "in", self.env.companies.ids)], order="provider desc, sequence, id", limit=1)
             values.setdefault("account_id", account.id or False)
         return values
+
+    @api.depends("account_id", "partner_id", "phone")
+    def _compute_mode(self):
+        """A first contact, or a person whose window is closed, can only get a template: start with one."""
+        for wizard in self:
+            provider = prov.PROVIDERS.get(wizard.account_id.provider)
+            closed = provider and provider.has_templates and wizard.account_id.window_hours \
+                and not wizard._find_conversation().window_open
+            wizard.mode = "template" if closed else "text"
+
+    @api.depends("template_id")
+    def _compute_param_ids(self):
+        for wizard in self:
+            wizard.param_ids = param_commands(wizard.template_id)
+
+    @api.depends("template_id", "param_ids.value")
+    def _compute_preview(self):
+        for wizard in self:
+            wizard.preview = template_preview(wizard.template_id, wizard.param_ids)
+
+    @api.depends("template_id")
+    def _compute_template_name(self):
+        for wizard in self:
+            if wizard.template_id:
+                wizard.template_name = wizard.template_id.name
+                wizard.template_language = wizard.template_id.language
+            elif not wizard.template_language:
+                wizard.template_language = "en_US"
 
     def _record(self, model=None, res_id=None):
         model, res_id = model or self.res_model, res_id or self.res_id
@@ -134,6 +170,8 @@ class MessengerCompose(models.TransientModel):
         self.ensure_one()
         if self.record_consent and not (self.consent_reason or "").strip():
             raise UserError(_("Say how the person gave their consent."))
+        if self.mode == "template" and not (self.template_name and self.template_language):
+            raise UserError(_("Choose a template (or give its name and language)."))
         # the checks (window, block, consent, blacklist) are the conversation's, run by its send methods; a
         # refusal leaves nothing behind (no first-contact conversation, no consent entry)
         with self.env.cr.savepoint():
@@ -141,7 +179,10 @@ class MessengerCompose(models.TransientModel):
             if self.record_consent:
                 conversation._opt_in([self.purpose], "manual", reason=self.consent_reason, confirm=False)
             if self.mode == "template":
-                params = [line.strip() for line in (self.template_params or "").splitlines() if line.strip()]
+                if self.template_id:
+                    params = template_params(self.template_id, self.param_ids)
+                else:
+                    params = [line.strip() for line in (self.template_params or "").splitlines() if line.strip()]
                 conversation.action_send_template(self.template_name, self.template_language, params,
                                                   purpose=self.purpose)
             else:

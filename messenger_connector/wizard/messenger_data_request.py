@@ -1,10 +1,29 @@
 import base64
 import io
 import json
+import re
+import unicodedata
 import zipfile
 
-from odoo import _, fields, models
+from odoo import _, api, fields, models
 from odoo.exceptions import UserError
+
+#: longest file name part of an archive entry (the message and attachment ids come before it)
+ENTRY_NAME_MAX = 80
+
+
+def safe_entry_name(name):
+    """A sender-chosen file name made safe as one archive entry name: no folders, no "..", no control
+    characters, a bounded length (the extension kept)."""
+    name = unicodedata.normalize("NFKC", name or "")
+    name = re.split(r"[/\\]", name)[-1]
+    name = "".join("_" if unicodedata.category(c)[0] == "C" or c in ':*?"<>|' else c for c in name)
+    name = re.sub(r"\.{2,}", ".", name).strip(" .")
+    if len(name) > ENTRY_NAME_MAX:
+        stem, dot, ext = name.rpartition(".")
+        ext = ext if dot and stem and len(ext) <= 10 else ""
+        name = name[:ENTRY_NAME_MAX - len(ext) - 1].rstrip(" .") + ("." + ext if ext else "")
+    return name or "file"
 
 
 class MessengerDataRequest(models.TransientModel):
@@ -19,21 +38,47 @@ class MessengerDataRequest(models.TransientModel):
     consent_count = fields.Integer(compute="_compute_data")
     holds = fields.Text("Legal Holds", compute="_compute_data",
                         help="What is kept despite an erasure, and why.")
+    left_out = fields.Text("Not Included", compute="_compute_data",
+                           help="Data of the person in companies you are not working in now: neither exported "
+                                "nor erased.")
     export_file = fields.Binary(readonly=True, attachment=False)
     export_filename = fields.Char(readonly=True)
     done = fields.Text(readonly=True)
 
-    def _conversations(self):
-        return self.env["messenger.conversation"].sudo().with_context(active_test=False).search(
-            [("partner_id", "=", self.partner_id.id)])
+    def _conversations(self, all_companies=False):
+        """The person's conversations in the user's current companies (``all_companies``: in any company)."""
+        # sudo: a manager acts on every conversation of the person, also those of leads they cannot open;
+        # the companies are restricted explicitly
+        domain = [("partner_id", "=", self.partner_id.id)]
+        if not all_companies:
+            domain.append(("company_id", "in", self.env.companies.ids))
+        return self.env["messenger.conversation"].sudo().with_context(active_test=False).search(domain)
 
-    def _consents(self, conversations):
+    def _consents(self, conversations, all_companies=False):
         Consent = self.env["messenger.consent"].sudo()
         domain = [("partner_id", "=", self.partner_id.id)]
         for conversation in conversations:
             domain = ["|", "&", ("provider", "=", conversation.provider),
                       ("identity", "=", conversation.external_user_id)] + domain
+        if not all_companies:
+            domain = ["&", ("company_id", "in", self.env.companies.ids)] + domain
         return Consent.search(domain)
+
+    def _left_out(self):
+        """What the person has in other companies (never exported nor erased from here), as one sentence."""
+        self.ensure_one()
+        conversations = self._conversations(all_companies=True) - self._conversations()
+        consents = self._consents(self._conversations(all_companies=True), all_companies=True) \
+            - self._consents(self._conversations())
+        if not conversations and not consents:
+            return False
+        companies = (conversations.company_id | consents.company_id) - self.env.companies
+        return self.env._(
+            "Not included: %(conversations)s conversations and %(consents)s consent entries in companies you are "
+            "not working in now (%(companies)s). Switch to those companies (if you may) to include them.",
+            conversations=len(conversations), consents=len(consents),
+            # sudo: only the names of the companies left out, so that the user knows whom to ask
+            companies=", ".join(companies.sudo().mapped("name")))
 
     def _compute_data(self):
         for request in self:
@@ -47,6 +92,7 @@ class MessengerDataRequest(models.TransientModel):
                                  name=m.conversation_id.name, reason=m.legal_hold_reason)
                       for m in conversations.messenger_message_ids.filtered("legal_hold")]
             request.holds = "\n".join(lines) or False
+            request.left_out = request._left_out()
 
     # ------------------------------------------------------------------
     # Export
@@ -72,7 +118,7 @@ class MessengerDataRequest(models.TransientModel):
                     "id": m.id, "direction": m.direction, "date": when(m.received_at or m.sent_at or m.create_date),
                     "type": m.content_type, "text": m.body, "payload": m.payload, "location": m.location,
                     "state": m.state, "delivered_at": when(m.delivered_at), "read_at": when(m.read_at),
-                    "attachments": [f"attachments/{m.id}-{a.id}-{a.name}" for a in m.attachment_ids],
+                    "attachments": [self._entry_name(m, a) for a in m.attachment_ids],
                 } for m in c.messenger_message_ids.sorted("id")],
             } for c in conversations],
             "consent": [{
@@ -81,9 +127,12 @@ class MessengerDataRequest(models.TransientModel):
                 "recorded_by": e.user_id.name,
             } for e in self._consents(conversations).sorted("recorded_at")],
         }
-        files = {f"attachments/{m.id}-{a.id}-{a.name}": a.raw
-                 for m in conversations.messenger_message_ids for a in m.attachment_ids}
+        files = {self._entry_name(m, a): a.raw for m in conversations.messenger_message_ids for a in m.attachment_ids}
         return data, files
+
+    @api.model
+    def _entry_name(self, message, attachment):
+        return f"attachments/{message.id}-{attachment.id}-{safe_entry_name(attachment.name)}"
 
     def action_export(self):
         self.ensure_one()
@@ -98,7 +147,7 @@ class MessengerDataRequest(models.TransientModel):
             "export_filename": f"messenger-data-{self.partner_id.id}.zip",
             "done": _("Archive ready: %(c)s conversations, %(m)s messages, %(f)s files, %(e)s consent entries.",
                       c=len(data["conversations"]), m=sum(len(c["messages"]) for c in data["conversations"]),
-                      f=len(files), e=len(data["consent"])),
+                      f=len(files), e=len(data["consent"])) + (f"\n{self.left_out}" if self.left_out else ""),
         })
         return self._reopen()
 
@@ -113,6 +162,7 @@ class MessengerDataRequest(models.TransientModel):
         if not conversations and not self.consent_count:
             raise UserError(_("There is no messenger data of %s.", self.partner_id.name))
         holds = self.holds
+        left_out = self.left_out
         consents = self._consents(conversations)
         kept = conversations.filtered("legal_hold")
         removed = {"messages": 0, "attachments": 0}
@@ -126,8 +176,13 @@ class MessengerDataRequest(models.TransientModel):
                       c=len(conversations - kept))
         if holds:
             self.done += "\n" + _("Kept under legal hold:") + "\n" + holds
-        self.partner_id.message_post(body=_("Messenger data erased on request (%s).", self.env.user.name),
-                                     message_type="notification", subtype_xmlid="mail.mt_note")
+        if left_out:
+            self.done += "\n" + left_out
+        # sudo: a Messenger manager may erase without the right to edit contacts; the note is a fixed text
+        # authored by that manager
+        self.partner_id.sudo().message_post(
+            body=_("Messenger data erased on request (%s).", self.env.user.name), author_id=self.env.user.partner_id.id,
+            message_type="notification", subtype_xmlid="mail.mt_note")
         return self._reopen()
 
     def _reopen(self):
