@@ -29,7 +29,6 @@
     "demo": [
         "demo/messenger_demo.xml",
     ],
-    "post_load": "post_load",
     "application": True,
     "installable": True,
 }

@@ -1,10 +1,14 @@
 import logging
 import re
 
-from werkzeug.exceptions import BadRequest, Forbidden, NotFound, RequestEntityTooLarge, ServiceUnavailable
+import psycopg2
+from werkzeug.exceptions import (
+    BadRequest, Forbidden, LengthRequired, NotFound, RequestEntityTooLarge, ServiceUnavailable,
+)
 
 from odoo import http
 from odoo.http import request
+from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 
 from ..providers import Provider, WebhookError, get_provider
 
@@ -22,8 +26,12 @@ PARSE_ERRORS = (ValueError, TypeError, KeyError, AttributeError, IndexError, Rec
 def webhook_route(env, webhook_key):
     """(account id, company id, provider client) of a webhook key; NotFound for an unknown key."""
     valid = isinstance(webhook_key, str) and WEBHOOK_KEY_RE.fullmatch(webhook_key)
+    # With the addon loaded server-wide (--load), Odoo routes this URL in every database, also in those
+    # where the addon is not installed: there is no account to find there.
+    if not valid or "messenger.account" not in env.registry:
+        raise NotFound()
     # the account's id, company and provider configuration, cached per process (see _webhook_route)
-    route = env["messenger.account"]._webhook_route(webhook_key) if valid else None
+    route = env["messenger.account"]._webhook_route(webhook_key)
     if not route:
         raise NotFound()
     account_id, company_id, provider, config = route
@@ -33,8 +41,7 @@ def webhook_route(env, webhook_key):
 def receive_delivery(env, webhook_key, headers, args, read_body):
     """Authenticate the raw bytes of a delivery, store them once and trigger their processing.
 
-    The one implementation of the webhook POST, for the route below and for the server-wide fast path
-    (controllers/fast_path.py). ``read_body(limit)`` returns the raw body or raises RequestEntityTooLarge.
+    ``read_body(limit)`` returns the raw body or raises RequestEntityTooLarge / LengthRequired.
     Raises NotFound (unknown key), RequestEntityTooLarge, Forbidden (bad signature) or BadRequest (malformed);
     nothing is stored then. The caller commits, then answers 200.
     """
@@ -61,18 +68,22 @@ def receive_delivery(env, webhook_key, headers, args, read_body):
         Event._trigger_processing()
 
 
-def read_bounded(httprequest, stream, limit):
-    """The raw body, never reading more than ``limit`` + 1 bytes whatever the headers claim.
+def read_bounded(httprequest, limit):
+    """The raw body, never more than ``limit`` bytes in memory whatever the headers claim.
 
-    The declared length is checked first; a chunked body (no declared length) is read up to the limit only.
+    Odoo 18 offers no public way to read a request body in bounded pieces: ``get_data()`` reads a chunked
+    body (no declared length) to its end, however long, and the input stream is private. So only a body with
+    a declared length is read (then werkzeug stops at that length, checked against the limit first); a
+    chunked one is refused with 411 Length Required. The platforms declare the length of their deliveries.
     """
     length = httprequest.content_length
-    if length is not None and length > limit:
+    if length is None:
+        if "chunked" in httprequest.headers.get("Transfer-Encoding", "").lower():
+            raise LengthRequired()
+        return b""
+    if length > limit:
         raise RequestEntityTooLarge()
-    body = stream.read(limit + 1) if stream is not None else httprequest.get_data(cache=False)
-    if len(body) > limit:
-        raise RequestEntityTooLarge()
-    return body
+    return httprequest.get_data(cache=True)
 
 
 class MessengerWebhook(http.Controller):
@@ -80,8 +91,6 @@ class MessengerWebhook(http.Controller):
 
     The request only authenticates and stores the raw delivery, then answers; processing (partner matching,
     media downloads, chatter) happens in the processing cron so that the platform gets its answer fast.
-    Where the addon is loaded server-wide, the POSTs are served before Odoo's request dispatch by the same
-    code (controllers/fast_path.py); this route serves them otherwise.
     """
 
     @staticmethod
@@ -111,23 +120,18 @@ class MessengerWebhook(http.Controller):
         """Authenticate the raw bytes, store them once, commit, answer.
 
         Answers: 200 stored or duplicate; 403 bad signature; 400 malformed; 404 unknown key; 413 too large;
-        a 5xx only when the database fails (then nothing was stored and the platform retries).
+        411 chunked body (see read_bounded); 503 when the database fails (nothing was stored: the platform
+        retries).
         """
         self._check_db()
         httprequest = request.httprequest
-        receive_delivery(request.env, webhook_key, httprequest.headers, httprequest.args, self._read_body)
+        try:
+            receive_delivery(request.env, webhook_key, httprequest.headers, httprequest.args,
+                             lambda limit: read_bounded(httprequest, limit))
+        except (psycopg2.OperationalError, psycopg2.InterfaceError) as error:
+            if isinstance(error, PG_CONCURRENCY_EXCEPTIONS_TO_RETRY):
+                raise  # Odoo retries the request
+            # the database went away: nothing was stored, the platform must retry later
+            _logger.warning("Messenger webhook: database %s unavailable (%s)", request.db, error)
+            raise ServiceUnavailable() from None
         return request.make_response("OK", headers=[("Content-Type", "text/plain")])
-
-    @staticmethod
-    def _read_body(limit):
-        """The raw body (see read_bounded), kept on the request: if Odoo retries the request after a
-        serialization failure, the stream is already consumed."""
-        cached = getattr(request, "_messenger_body", None)
-        if cached is not None:
-            return cached
-        httprequest = request.httprequest
-        # Odoo's HTTPRequest does not expose the input stream and get_data() reads a chunked body (no declared
-        # length) to its end, however long: read the wrapped werkzeug request's stream, bounded.
-        wrapped = getattr(httprequest, "_HTTPRequest__wrapped", None)
-        request._messenger_body = read_bounded(httprequest, getattr(wrapped, "stream", None), limit)
-        return request._messenger_body

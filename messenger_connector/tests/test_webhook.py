@@ -1,13 +1,9 @@
 import json
 import threading
-from unittest.mock import patch
 
-import odoo
 from odoo.tests import HttpCase, tagged
 
-from odoo.addons.base.models.ir_http import IrHttp
-from odoo.addons.messenger_connector.controllers import fast_path
-from odoo.addons.messenger_connector.providers import fakes
+from .common import fakes
 
 from .common import TG_SECRET, WA_SECRET, WA_VERIFY, MessengerCase
 
@@ -211,44 +207,6 @@ class TestWebhook(MessengerCase, HttpCase):
         self.assertEqual(attachment.name, "offer.pdf")
         self.assertEqual((attachment.res_model, attachment.res_id), ("messenger.conversation", message.conversation_id.id))
         self.assertFalse(attachment.public)
-
-
-@tagged("post_install", "-at_install")
-class TestWebhookThroughRoute(TestWebhook):
-    """Every webhook test again, through Odoo's own dispatch and the route (where the fast path does not serve,
-    e.g. before the registry is loaded or with several databases for one host)."""
-
-    allow_inherited_tests_method = True
-
-    def setUp(self):
-        super().setUp()
-        patcher = patch.object(fast_path, "serve", return_value=None)
-        patcher.start()
-        self.addCleanup(patcher.stop)
-
-
-@tagged("post_install", "-at_install")
-class TestWebhookFastPath(MessengerCase, HttpCase):
-
-    def test_deliveries_are_answered_in_front_of_odoo_dispatch(self):
-        self.assertTrue(getattr(odoo.http.Application.__call__, "messenger_fast_path", False))
-        body = json.dumps(self.wa_text("32470000901", "fast", "wamid.FAST")).encode()
-        headers = {"Content-Type": "application/json", "X-Hub-Signature-256": fakes.wa_signature(body, WA_SECRET)}
-        path = f"/messenger/webhook/{self.wa_account.webhook_key}"
-        with patch.object(fast_path, "serve", wraps=fast_path.serve) as serve, \
-                patch.object(IrHttp, "_dispatch", side_effect=AssertionError("dispatched by Odoo")):
-            self.assertEqual(self.url_open(path, data=body, headers=headers).status_code, 200)
-            self.assertEqual(self.url_open(path, data=body, headers=headers).status_code, 200)  # a duplicate
-        self.assertEqual(serve.call_count, 2)
-        self.assertEqual(self.env["messenger.event"].search_count([("body", "like", "wamid.FAST")]), 1)
-        # what it does not serve goes to Odoo: the handshake (GET), an unknown key, another path
-        self.assertEqual(fast_path.serve({"REQUEST_METHOD": "GET", "PATH_INFO": path}), None)
-        self.assertEqual(fast_path.serve({"REQUEST_METHOD": "POST", "PATH_INFO": "/messenger/webhook/x"}), None)
-        self.assertEqual(fast_path.serve({"REQUEST_METHOD": "POST", "PATH_INFO": "/web/login"}), None)
-        # the Host header is the caller's: many of them never grow the per-host cache of databases
-        for i in range(3 * fast_path.DB_LIST_HOSTS):
-            fast_path._database({"HTTP_HOST": f"host{i}.example.com"})
-        self.assertLessEqual(len(fast_path._DB_LISTS), fast_path.DB_LIST_HOSTS)
 
     def test_account_changes_reach_the_cached_route(self):
         body = json.dumps(self.wa_text("32470000902", "cached", "wamid.CACHE")).encode()
