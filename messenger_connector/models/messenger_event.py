@@ -1,15 +1,11 @@
 import dataclasses
-import functools
 import logging
-import os
 import threading
 import time
 
 from psycopg2 import errors as pg_errors
 
-from odoo import sql_db
-from odoo.addons.base.models.ir_cron import ODOO_NOTIFY_FUNCTION
-from odoo.tools import SQL, split_every
+from odoo.tools import split_every
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
@@ -28,41 +24,6 @@ PROCESS_RUN_SECONDS = 30
 #: whole group back, chatter posts included, so that it is processed again, once.
 COMMIT_EVERY = 50
 
-#: per process: a cursor on the "postgres" database used to wake the cron workers (see _notify_cron_workers)
-_NOTIFY = {"cursor": None, "pid": None}
-_NOTIFY_LOCK = threading.Lock()
-
-
-def _notify_cron_workers(dbname):
-    """NOTIFY the cron workers that a job is ready, like ir.cron._notifydb, on a connection kept open.
-
-    Odoo's _notifydb opens a new PostgreSQL connection for every notification (connections to "postgres" are
-    never pooled): on the webhook path that was a connection set-up (and a backend fork on the server) per
-    request, 40% of the request time. The cron workers LISTEN on the "postgres" database, so the NOTIFY must
-    be sent there; one connection per process is kept for it, and reopened when it broke.
-    """
-    query = SQL("SELECT %s('cron_trigger', %s)", SQL.identifier(ODOO_NOTIFY_FUNCTION), dbname)
-    with _NOTIFY_LOCK:
-        for attempt in (1, 2):
-            if _NOTIFY["pid"] != os.getpid():  # a connection opened before a fork() is the parent's
-                _NOTIFY.update(cursor=None, pid=os.getpid())
-            cursor = _NOTIFY["cursor"]
-            try:
-                if cursor is None or cursor.closed:
-                    cursor = _NOTIFY["cursor"] = sql_db.db_connect("postgres").cursor()
-                cursor.execute(query)
-                cursor.commit()
-                return
-            except Exception:  # noqa: BLE001 - a broken connection: drop it, retry once on a new one
-                _NOTIFY["cursor"] = None
-                try:
-                    cursor.close()
-                except Exception:  # noqa: BLE001
-                    pass
-                if attempt == 2:
-                    _logger.warning("Could not wake the cron workers (they poll every minute)", exc_info=True)
-
-
 def _without_nul(value):
     """PostgreSQL text cannot hold NUL: remove it from every string of a normalized event (in place)."""
     if dataclasses.is_dataclass(value):
@@ -79,9 +40,10 @@ def _without_nul(value):
 class ProcessingBatch:
     """What the events of one group share while they are applied together (see messenger.event._process).
 
-    Passed in the context as ``messenger_batch`` (hashed by identity). Look-ups are prefetched once for the
-    group and kept up to date by the code that changes what they hold; the chatter posts wait here for the
-    end of the group.
+    Kept in the cursor's cache as ``messenger_batch`` while the group's transaction applies it (see
+    _apply_group): state of that transaction, never of a context that records carry elsewhere. Look-ups are
+    prefetched once for the group and kept up to date by the code that changes what they hold; the chatter
+    posts wait here for the end of the group.
     """
 
     def __init__(self):
@@ -197,16 +159,19 @@ class MessengerEvent(models.Model):
 
     def _apply_group(self):
         """Apply the events of ``self`` together; return False (everything rolled back) when one failed."""
-        batch = ProcessingBatch()
-        events = self.with_context(messenger_batch=batch)
+        cache = self.env.cr.cache
         try:
             with self.env.cr.savepoint():
-                events._prefetch(batch)
-                now = fields.Datetime.now()
-                for event in events:
-                    info = event._apply(batch)
-                    event.write({"state": "done", "processed_at": now, "error": False, "info": info,
-                                 "attempts": event.attempts + 1})
+                batch = cache["messenger_batch"] = ProcessingBatch()
+                try:
+                    self._prefetch(batch)
+                    now = fields.Datetime.now()
+                    for event in self:
+                        info = event._apply(batch)
+                        event.write({"state": "done", "processed_at": now, "error": False, "info": info,
+                                     "attempts": event.attempts + 1})
+                finally:
+                    cache.pop("messenger_batch", None)
                 # the chatter posts of the whole group, created together (messenger.message._post_to_chatters)
                 self.env["messenger.message"].browse(batch.chatter)._post_to_chatters()
             return True
@@ -296,16 +261,8 @@ class MessengerEvent(models.Model):
         return True
 
     def _trigger_processing(self):
-        """Make the processing cron run as soon as possible (after this transaction commits).
-
-        What ir.cron._trigger() does (a trigger row, then a NOTIFY after the commit), without its ORM
-        overhead and with a kept connection for the NOTIFY (see _notify_cron_workers): this runs in every
-        webhook request. A trigger created while the cron runs survives that run (the cron only deletes
-        triggers older than its start), so a new event never waits for the cron's interval.
-        """
-        cron_id = self.env["ir.model.data"]._xmlid_to_res_id("messenger_connector.ir_cron_process_events")
-        self.env.cr.execute("""
-            INSERT INTO ir_cron_trigger (cron_id, call_at, create_uid, write_uid, create_date, write_date)
-            VALUES (%s, now() at time zone 'UTC', %s, %s, now() at time zone 'UTC', now() at time zone 'UTC')
-        """, (cron_id, self.env.uid, self.env.uid))
-        self.env.cr.postcommit.add(functools.partial(_notify_cron_workers, self.env.cr.dbname))
+        """Make the processing cron run as soon as possible: Odoo wakes the cron workers once this transaction
+        committed. A trigger created while the cron runs survives that run (the cron only deletes triggers
+        older than its start), so a new event never waits for the cron's interval."""
+        # sudo: the webhook runs as nobody; a trigger row only asks the cron to run now.
+        self.env.ref("messenger_connector.ir_cron_process_events").sudo()._trigger()

@@ -169,10 +169,10 @@ class MessengerMessage(models.Model):
     def _post_to_chatters(self):
         """Show the messages in their conversation's chatter and in those of its contact, lead and applicant.
 
-        While a group of webhook events is applied together (``messenger_batch`` in the context, see
+        While a group of webhook events is applied together (``messenger_batch`` in the cursor's cache, see
         messenger.event._process) the posts wait for the end of the group, then are created together.
         """
-        batch = self.env.context.get("messenger_batch")
+        batch = self.env.cr.cache.get("messenger_batch")
         if batch is not None:
             batch.chatter.extend(self.ids)
             return
