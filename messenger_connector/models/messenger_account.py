@@ -163,14 +163,19 @@ class MessengerAccount(models.Model):
         return get_provider(self.sudo().provider, self._provider_config())
 
     @api.model
-    @tools.ormcache("webhook_key")
     def _webhook_route(self, webhook_key):
         """(account id, company id, provider, provider config) of the active account with this webhook key.
 
         Every delivery asks for it: cached per process (the config holds credentials, kept in memory only,
         like the provider clients built from it) and cleared whenever an account changes (create, write,
-        unlink), in every worker through Odoo's cache invalidation signal. None when no account has the key.
+        unlink), in every worker through Odoo's cache invalidation signal, and in this one again once the change
+        committed (messenger.cached.mixin). None when no account has the key.
         """
+        return self._webhook_route_cached(webhook_key, self._cache_generation())
+
+    @api.model
+    @tools.ormcache("webhook_key", "generation")
+    def _webhook_route_cached(self, webhook_key, generation):
         # sudo: the platform calls as nobody; the search is the narrowest possible (an exact, unguessable key,
         # active accounts only) and what it returns only authenticates the delivery and stores it.
         account = self.sudo().search([("webhook_key", "=", webhook_key)], limit=1)

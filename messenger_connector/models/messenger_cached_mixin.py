@@ -1,22 +1,52 @@
+import itertools
+
 from odoo import api, models
+
+#: bumped once a change of a cached record committed: methods that cache rows put it in their cache key
+_GENERATION = itertools.count(1)
+_CURRENT = [0]
+
+
+def _next_generation():
+    _CURRENT[0] = next(_GENERATION)
 
 
 class MessengerCachedMixin(models.AbstractModel):
     """Records that methods cache per process (``tools.ormcache``): any change clears those caches, in every
-    worker (through Odoo's cache invalidation signal)."""
+    worker (through Odoo's cache invalidation signal).
+
+    The caches are cleared when the change is made (this transaction reads the new rows, and Odoo signals the
+    other processes once it committed) and again after the commit: in between, a request of this process that
+    still sees the old rows may have cached them again, and the signal never clears its sender's caches. A read
+    that started before the commit and ends after it is kept under the previous generation (see
+    ``_cache_generation``), so it is never found again.
+    """
 
     _name = "messenger.cached.mixin"
     _description = "Messenger: records cached per process"
 
+    @api.model
+    def _cache_generation(self):
+        """Part of the key of every cache of these records: it changes once a change of them committed."""
+        return _CURRENT[0]
+
+    def _clear_cached(self):
+        self.env.registry.clear_cache()
+        postcommit = self.env.cr.postcommit
+        if not postcommit.data.get("messenger_clear_cached"):
+            postcommit.data["messenger_clear_cached"] = True
+            postcommit.add(_next_generation)
+            postcommit.add(self.env.registry.clear_cache)
+
     @api.model_create_multi
     def create(self, vals_list):
-        self.env.registry.clear_cache()
+        self._clear_cached()
         return super().create(vals_list)
 
     def write(self, vals):
-        self.env.registry.clear_cache()
+        self._clear_cached()
         return super().write(vals)
 
     def unlink(self):
-        self.env.registry.clear_cache()
+        self._clear_cached()
         return super().unlink()
