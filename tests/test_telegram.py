@@ -1,6 +1,7 @@
 """Telegram Bot API provider: webhook side (no network) and outbound calls against the fake."""
 import datetime
 import json
+import logging
 
 import pytest
 
@@ -8,7 +9,7 @@ from messenger_connector.providers import (
     AUDIO, BLOCK, CALLBACK, DOCUMENT, IMAGE, LOCATION, MESSAGE, OTHER, PERMANENT, RETRYABLE, STICKER, TEXT,
     UNBLOCK, UNKNOWN, VIDEO, AuthError, Location, MalformedError, Media, ProviderError,
 )
-from messenger_connector.providers import fakes
+import messenger_fakes as fakes
 
 CHAT = fakes.DEMO_TG_CHAT_ID
 TOKEN = fakes.DEMO_TG_TOKEN
@@ -483,3 +484,13 @@ def test_ok_false_on_success_status(tg, tg_fake):
 
 def test_parse_accepts_str_body(tg):
     assert tg.parse(json.dumps(fakes.tg_update(1, text="x")))[0].text == "x"
+
+
+def test_bot_token_never_in_urllib3_debug_log(tg, tg_fake, caplog):
+    """urllib3 logs every request line at DEBUG: the bot token in Telegram's URLs is redacted there."""
+    with caplog.at_level(logging.DEBUG, logger="urllib3"):
+        tg.send_text(str(CHAT), "Hello")
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("urllib3")]
+    assert any("/bot<token>/sendMessage" in line for line in lines), lines
+    assert TOKEN not in caplog.text
+    assert TOKEN.split(":")[1] not in caplog.text

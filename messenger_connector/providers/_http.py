@@ -7,6 +7,8 @@ limit, and the ``Retry-After`` header.
 """
 import datetime
 import email.utils
+import logging
+import re
 
 import requests
 
@@ -24,6 +26,30 @@ _CONFIG_ERRORS = (
     requests.exceptions.InvalidHeader,
     ValueError,  # e.g. http.client.InvalidURL, UnicodeEncodeError of a header value
 )
+
+
+#: a Telegram bot token in a URL path (``/bot<id>:<secret>/method``, ``/file/bot<id>:<secret>/path``)
+BOT_TOKEN_IN_URL = re.compile(r"(/bot)\d+:[A-Za-z0-9_-]+")
+
+
+class RedactTokensFilter(logging.Filter):
+    """Redacts Telegram bot tokens from log records: urllib3 logs every request's URL at DEBUG level."""
+
+    def filter(self, record):
+        message = record.getMessage()
+        redacted = BOT_TOKEN_IN_URL.sub(r"\1<token>", message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+def _redact_urllib3_logs():
+    logger = logging.getLogger("urllib3.connectionpool")
+    if not any(isinstance(existing, RedactTokensFilter) for existing in logger.filters):
+        logger.addFilter(RedactTokensFilter())
+
+
+_redact_urllib3_logs()
 
 
 def retry_after(response):
