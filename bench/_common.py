@@ -12,7 +12,7 @@ Everything runs on loopback against a real Odoo 18 with the addon installed with
 - ``RssSampler``: peak RSS (psutil) of every Odoo process while a run lasts;
 - ``shell(db, code)``: runs Python in ``odoo-bin shell`` (setup, ceiling measurements) and returns what the
   code passed to ``emit()``;
-- the fake platforms of ``messenger_connector/providers/fakes.py``, imported without Odoo.
+- the fake platforms of ``tools/messenger_fakes``, and the provider layer imported without Odoo.
 """
 import contextlib
 import hashlib
@@ -27,7 +27,6 @@ import sys
 import tempfile
 import threading
 import time
-import types
 
 import psutil
 import psycopg2
@@ -38,12 +37,12 @@ ADDON_ROOT = pathlib.Path(os.environ.get("BENCH_ADDON_ROOT") or ROOT)
 ADDON = ADDON_ROOT / "messenger_connector"
 OUT = ROOT / "bench" / "out"
 
-# Import the providers package (and its fakes) without messenger_connector/__init__.py, which imports odoo.
-if "messenger_connector" not in sys.modules:
-    _pkg = types.ModuleType("messenger_connector")
-    _pkg.__path__ = [str(ADDON)]
-    sys.modules["messenger_connector"] = _pkg
-from messenger_connector.providers import fakes  # noqa: E402
+# The fake platforms, and the addon's provider layer imported without Odoo.
+sys.path.insert(0, str(ROOT / "tools"))
+import messenger_fakes as fakes  # noqa: E402
+from messenger_fakes.provider_layer import import_providers  # noqa: E402
+
+import_providers(ADDON)
 
 APP_SECRET = "bench-app-secret"
 WA_TOKEN = fakes.DEMO_WA_TOKEN

@@ -14,7 +14,9 @@ import _common as c
 
 PROFILE = r"""
 import cProfile, io, pstats, time
-from odoo.addons.messenger_connector.providers import fakes
+import sys
+sys.path.insert(0, %(tools)r)
+import messenger_fakes as fakes
 from odoo.tools import plaintext2html
 from odoo.sql_db import Cursor
 
@@ -76,7 +78,7 @@ def main():
     args = parser.parse_args()
     db = c.fresh_db("bench_profile")
     account = c.setup_wa_account(db)
-    results = c.shell(db, PROFILE % {"account": account["id"], "n": args.messages, "senders": args.senders,
+    results = c.shell(db, PROFILE % {"tools": str(c.ROOT / "tools"), "account": account["id"], "n": args.messages, "senders": args.senders,
                                      "top": args.top})
     for result in results:
         print(f"\n=== {result['label']}: {result['ms_per_item']:.1f} ms and {result['queries_per_item']:.1f} "

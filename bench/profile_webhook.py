@@ -11,7 +11,9 @@ PROFILE = r"""
 import cProfile, io, pstats, time
 import odoo
 from werkzeug.test import Client
-from odoo.addons.messenger_connector.providers import fakes
+import sys
+sys.path.insert(0, %(tools)r)
+import messenger_fakes as fakes
 from odoo.sql_db import Cursor
 
 env.cr.commit()
@@ -64,7 +66,7 @@ def main():
     args = parser.parse_args()
     db = c.fresh_db("bench_profile_http")
     account = c.setup_wa_account(db)
-    result = c.shell(db, PROFILE % {"account": account["id"], "n": args.requests, "secret": c.APP_SECRET,
+    result = c.shell(db, PROFILE % {"tools": str(c.ROOT / "tools"), "account": account["id"], "n": args.requests, "secret": c.APP_SECRET,
                                     "top": args.top})
     print(f"=== webhook request: {result['wall_ms']:.2f} ms ({result['cpu_ms']:.2f} ms of CPU in Odoo's process) "
           f"without the profiler; {result['ms']:.1f} ms under cProfile; {result['queries']:.1f} queries per request")

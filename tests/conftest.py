@@ -2,19 +2,15 @@
 import pathlib
 import socket
 import sys
-import types
 
 import pytest
 
-# Import the providers package without messenger_connector/__init__.py, which imports odoo.
-ADDON = pathlib.Path(__file__).resolve().parents[1] / "messenger_connector"
-if "messenger_connector" not in sys.modules:
-    pkg = types.ModuleType("messenger_connector")
-    pkg.__path__ = [str(ADDON)]
-    sys.modules["messenger_connector"] = pkg
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tools"))
+import messenger_fakes as fakes  # noqa: E402
+from messenger_fakes.provider_layer import import_providers  # noqa: E402
 
+import_providers()
 from messenger_connector.providers import TelegramProvider, WhatsAppProvider  # noqa: E402
-from messenger_connector.providers import fakes  # noqa: E402
 
 APP_SECRET = "test-app-secret"
 VERIFY_TOKEN = "test-verify-token"

@@ -13,7 +13,7 @@ import time
 import pytest
 import requests
 
-from messenger_connector.providers import fakes
+import messenger_fakes as fakes
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 WA_AUTH = {"Authorization": f"Bearer {fakes.DEMO_WA_TOKEN}"}

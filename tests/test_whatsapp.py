@@ -10,7 +10,7 @@ from messenger_connector.providers import (
     STICKER, TEXT, UNKNOWN, VIDEO, WINDOW_CLOSED, AuthError, Location, MalformedError, Media, ProviderError,
     WhatsAppProvider,
 )
-from messenger_connector.providers import fakes
+import messenger_fakes as fakes
 
 WA_ID = "15551234567"
 UTC = datetime.timezone.utc

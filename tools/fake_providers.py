@@ -12,16 +12,9 @@ import pathlib
 import signal
 import sys
 import threading
-import types
 
-# Import the providers package without messenger_connector/__init__.py, which imports odoo.
-ADDON = pathlib.Path(__file__).resolve().parents[1] / "messenger_connector"
-if "messenger_connector" not in sys.modules:
-    pkg = types.ModuleType("messenger_connector")
-    pkg.__path__ = [str(ADDON)]
-    sys.modules["messenger_connector"] = pkg
-
-from messenger_connector.providers import fakes  # noqa: E402
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import messenger_fakes as fakes  # noqa: E402
 
 
 def main(argv=None):

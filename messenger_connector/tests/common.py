@@ -1,8 +1,14 @@
 import json
+import pathlib
+import sys
 
 from odoo.tests import common, new_test_user
 
-from odoo.addons.messenger_connector.providers import fakes
+# The fake platforms are test and demo tooling of the repository (tools/), not part of the shipped addon.
+TOOLS = pathlib.Path(__file__).resolve().parents[2] / "tools"
+if str(TOOLS) not in sys.path:
+    sys.path.append(str(TOOLS))
+import messenger_fakes as fakes  # noqa: E402
 
 WA_SECRET = "test-app-secret"
 WA_VERIFY = "test-verify-token"

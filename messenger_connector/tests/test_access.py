@@ -69,7 +69,7 @@ class TestAccess(MessengerCase):
         self.assertEqual(message.state, "failed")
         self.assertNotIn("test-wa-token", message.error_message)
         self.tg_account.api_base_url = "http://127.0.0.1:9"  # nothing listens there
-        from odoo.addons.messenger_connector.providers import fakes
+        from .common import fakes
         self.receive(self.tg_account, fakes.tg_update(31, text="hi", chat_id=31337, first_name="Net"))
         conv = self.conversation(self.tg_account, "31337")
         conv.action_send_text("network test")

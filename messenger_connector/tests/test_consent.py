@@ -1,7 +1,7 @@
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 
-from odoo.addons.messenger_connector.providers import fakes
+from .common import fakes
 
 from .common import MessengerCase
 

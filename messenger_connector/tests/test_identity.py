@@ -47,7 +47,7 @@ class TestIdentity(MessengerCase):
         self.assertFalse(conversation.needs_review)
 
     def test_telegram_identity_is_the_chat(self):
-        from odoo.addons.messenger_connector.providers import fakes
+        from .common import fakes
         self.receive(self.tg_account, fakes.tg_update(9001, text="hi", chat_id=424242, first_name="Greta",
                                                        username="greta_g"))
         conversation = self.conversation(self.tg_account, "424242")
@@ -60,7 +60,7 @@ class TestIdentity(MessengerCase):
 
     def test_event_for_another_number_of_the_app(self):
         """One Meta app, one webhook URL, two numbers: each message goes to its own number's account."""
-        from odoo.addons.messenger_connector.providers import fakes
+        from .common import fakes
         second = self.wa_account.copy({"name": "WA second number", "wa_phone_number_id": "100000000000002",
                                        "wa_app_secret": self.wa_account.wa_app_secret})
         payload = fakes.wa_batch(

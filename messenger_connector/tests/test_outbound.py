@@ -4,7 +4,7 @@ from odoo import fields
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 
-from odoo.addons.messenger_connector.providers import fakes
+from .common import fakes
 
 from .common import MessengerCase
 

@@ -3,7 +3,7 @@ from unittest.mock import patch
 
 from odoo.tests import tagged
 
-from odoo.addons.messenger_connector.providers import fakes
+from .common import fakes
 
 from .common import MessengerCase
 

@@ -1,7 +1,7 @@
 from odoo.exceptions import ValidationError
 from odoo.tests import new_test_user, tagged
 
-from odoo.addons.messenger_connector.providers import fakes
+from .common import fakes
 
 from .common import MessengerCase
 

@@ -1,6 +1,6 @@
 from odoo.tests import tagged
 
-from odoo.addons.messenger_connector.providers import fakes
+from .common import fakes
 
 from .common import MessengerCase
 

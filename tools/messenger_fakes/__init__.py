@@ -396,7 +396,8 @@ class FakeWhatsApp(FakeServer):
 
     def __init__(self, phone_number_id=DEMO_WA_PHONE_NUMBER_ID, access_token=DEMO_WA_TOKEN, api_version="v21.0",
                  port=0, host="127.0.0.1", rate_cap=None, rate_limit_status=400,
-                 display_phone_number="+1 555-000-0001", verified_name="Demo Business"):
+                 display_phone_number="+1 555-000-0001", verified_name="Demo Business", waba_id=DEMO_WABA_ID):
+        self.waba_id = waba_id
         self.phone_number_id = phone_number_id
         self.access_token = access_token
         self.api_version = api_version
@@ -412,6 +413,7 @@ class FakeWhatsApp(FakeServer):
         self.statuses = []
         self._closed_windows = {}
         self._send_times = collections.deque()
+        self.templates = []
 
     # --- scripts ------------------------------------------------------------------------------------
 
@@ -424,6 +426,24 @@ class FakeWhatsApp(FakeServer):
     def open_window(self, wa_id):
         with self._lock:
             self._closed_windows.pop(str(wa_id).lstrip("+"), None)
+
+    def add_template(self, name, body, language="en_US", category="UTILITY", status="APPROVED", header=None,
+                     footer=None, buttons=(), parameter_format="POSITIONAL"):
+        """A template of the WABA, listed by ``GET /<waba_id>/message_templates`` as Meta lists it."""
+        components = []
+        if header:
+            components.append({"type": "HEADER", "format": "TEXT", "text": header})
+        components.append({"type": "BODY", "text": body})
+        if footer:
+            components.append({"type": "FOOTER", "text": footer})
+        if buttons:
+            components.append({"type": "BUTTONS", "buttons": [dict(button) for button in buttons]})
+        template = {"name": name, "language": language, "category": category, "status": status,
+                    "parameter_format": parameter_format, "components": components,
+                    "id": str(900000000000000 + len(self.templates) + 1)}
+        with self._lock:
+            self.templates.append(template)
+        return template
 
     def add_media(self, media_id, content, mime_type, filename=None):
         content = content.encode() if isinstance(content, str) else bytes(content)
@@ -451,6 +471,8 @@ class FakeWhatsApp(FakeServer):
             return self._upload(request)
         if method == "GET" and parts == [self.phone_number_id]:
             return self._phone_info(request)
+        if method == "GET" and parts == [self.waba_id, "message_templates"]:
+            return self._list_templates(request)
         if method == "GET" and len(parts) == 1 and parts[0] in self.media:
             return self._media_info(parts[0])
         return self._error(400, 100, f"Unsupported {method.lower()} request. Object with ID '{'/'.join(parts)}' "
@@ -531,6 +553,19 @@ class FakeWhatsApp(FakeServer):
         if media is None:
             return _reply(404, "Not Found")
         return _reply(200, media["content"], content_type=media["mime_type"])
+
+    def _list_templates(self, request):
+        """One page of templates (``limit``, cursor ``after``: the index of the next one)."""
+        limit = int(request.query.get("limit") or 25)
+        after = request.query.get("after") or "0"
+        start = int(after) if after.isdigit() else 0
+        with self._lock:
+            page = self.templates[start:start + limit]
+            more = start + limit < len(self.templates)
+        paging = {"cursors": {"before": str(start), "after": str(start + len(page))}}
+        if more:
+            paging["next"] = f"{self.url}/{self.api_version}/{self.waba_id}/message_templates?after={start + limit}"
+        return _reply(200, {"data": page, "paging": paging})
 
     def _phone_info(self, request):
         info = {"display_phone_number": self.display_phone_number, "verified_name": self.verified_name,
