@@ -359,3 +359,15 @@ def test_cli_runs_both_fakes_until_killed():
     assert process.returncode == 0, stderr
     assert b"odoo" not in stderr.lower()
     assert f"127.0.0.1:{wa_port}".encode() in stdout
+
+
+def test_cli_busy_port_is_one_line_and_fails():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        out = subprocess.run([sys.executable, str(ROOT / "tools" / "fake_providers.py"), "--whatsapp-port", str(port),
+                              "--telegram-port", "0"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+    assert out.stderr.strip().count("\n") == 0 and f":{port}" in out.stderr and "--whatsapp-port" in out.stderr

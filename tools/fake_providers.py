@@ -3,11 +3,15 @@
 
     python3 tools/fake_providers.py --whatsapp-port 8611 --telegram-port 8612
 
+Ports also from the environment: MC_FAKE_WHATSAPP_PORT, MC_FAKE_TELEGRAM_PORT (the options win). A port
+already in use is reported in one line and the command exits with status 2.
+
 The demo accounts point at http://127.0.0.1:8611 (phone_number_id 100000000000001, token demo-wa-token)
 and http://127.0.0.1:8612 (bot token 100000:demo-telegram-token). Drive the fakes from another process
 with their admin endpoints, e.g. ``curl http://127.0.0.1:8611/_fake/sent``.
 """
 import argparse
+import os
 import pathlib
 import signal
 import sys
@@ -20,8 +24,8 @@ import messenger_fakes as fakes  # noqa: E402
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--whatsapp-port", type=int, default=8611)
-    parser.add_argument("--telegram-port", type=int, default=8612)
+    parser.add_argument("--whatsapp-port", type=int, default=int(os.environ.get("MC_FAKE_WHATSAPP_PORT", 8611)))
+    parser.add_argument("--telegram-port", type=int, default=int(os.environ.get("MC_FAKE_TELEGRAM_PORT", 8612)))
     parser.add_argument("--phone-number-id", default=fakes.DEMO_WA_PHONE_NUMBER_ID)
     parser.add_argument("--access-token", default=fakes.DEMO_WA_TOKEN)
     parser.add_argument("--api-version", default="v21.0")
@@ -40,9 +44,14 @@ def main(argv=None):
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_args: stopping.set())
     try:
-        for server in servers:
+        for server, option in zip(servers, ("--whatsapp-port", "--telegram-port")):
             server.verbose = args.verbose
-            server.start()
+            try:
+                server.start()
+            except OSError as error:
+                print(f"fake_providers: cannot listen on {args.host}:{server.port} for the {type(server).__name__} "
+                      f"fake ({error.strerror or error}); choose another port with {option}", file=sys.stderr)
+                return 2
             print(f"{type(server).__name__} listening on {server.url}", flush=True)
         stopping.wait()
     finally:

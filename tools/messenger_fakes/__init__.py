@@ -17,8 +17,10 @@ Common to both fakes:
 - admin JSON endpoints for another process: ``GET /_fake/sent``, ``GET /_fake/requests``,
   ``POST /_fake/reset`` and ``POST /_fake/<action>`` with the action's keyword arguments as a JSON
   object, e.g. ``POST /_fake/fail_next {"n": 1, "http_status": 500, "body_dict": {...}}``, ``/_fake/close_window
-  {"wa_id": "..."}`` (WhatsApp), ``/_fake/block {"chat_id": 42}`` (Telegram).
+  {"wa_id": "..."}``, ``/_fake/add_media {"media_id", "content_base64", "mime_type", "filename"}`` (WhatsApp),
+  ``/_fake/block {"chat_id": 42}``, ``/_fake/add_file {"file_id", "content_base64", "file_path"}`` (Telegram).
 """
+import base64
 import collections
 import dataclasses
 import hashlib
@@ -392,7 +394,7 @@ class FakeWhatsApp(FakeServer):
     ``add_media(media_id, content, mime_type, filename=None)``. ``media`` holds uploaded/added media.
     """
 
-    admin_actions = FakeServer.admin_actions + ("close_window", "open_window")
+    admin_actions = FakeServer.admin_actions + ("close_window", "open_window", "add_media")
 
     def __init__(self, phone_number_id=DEMO_WA_PHONE_NUMBER_ID, access_token=DEMO_WA_TOKEN, api_version="v21.0",
                  port=0, host="127.0.0.1", rate_cap=None, rate_limit_status=400,
@@ -445,7 +447,11 @@ class FakeWhatsApp(FakeServer):
             self.templates.append(template)
         return template
 
-    def add_media(self, media_id, content, mime_type, filename=None):
+    def add_media(self, media_id, content=None, mime_type="application/octet-stream", filename=None,
+                  content_base64=None):
+        """Media the API serves by id; ``content_base64`` instead of ``content`` from another process."""
+        if content_base64 is not None:
+            content = base64.b64decode(content_base64)
         content = content.encode() if isinstance(content, str) else bytes(content)
         with self._lock:
             self.media[str(media_id)] = {"content": content, "mime_type": mime_type, "filename": filename,
@@ -596,7 +602,7 @@ class FakeTelegram(FakeServer):
     ``callback_answers`` the answerCallbackQuery calls.
     """
 
-    admin_actions = FakeServer.admin_actions + ("block", "unblock")
+    admin_actions = FakeServer.admin_actions + ("block", "unblock", "add_file")
     send_methods = ("sendMessage", "sendDocument")
 
     def __init__(self, bot_token=DEMO_TG_TOKEN, port=0, host="127.0.0.1", bot_username="demo_bot",
@@ -624,8 +630,12 @@ class FakeTelegram(FakeServer):
         with self._lock:
             self.blocked.discard(str(chat_id))
 
-    def add_file(self, file_id, content, file_path):
+    def add_file(self, file_id, content=None, file_path=None, content_base64=None):
+        """A file getFile serves; ``content_base64`` instead of ``content`` from another process."""
+        if content_base64 is not None:
+            content = base64.b64decode(content_base64)
         content = content.encode() if isinstance(content, str) else bytes(content)
+        file_path = file_path or f"documents/{file_id}"
         with self._lock:
             self.files[file_id] = {"content": content, "file_path": file_path}
 

@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""Send a message to a running demo as a customer would: a signed webhook delivery of WhatsApp or Telegram.
+
+    python3 tools/send_as_customer.py whatsapp +32470123456 "Is the oak table in stock?" --name "Jane Doe"
+    python3 tools/send_as_customer.py telegram 424242 "/start JOB-3" --name Tom
+    python3 tools/send_as_customer.py whatsapp +32470123456 "My CV" --media cv.pdf
+
+The account's webhook key and secret (WhatsApp App Secret, Telegram webhook secret) are read over XML-RPC
+as an admin (--url, --db, --login, --password; env MC_DEMO_URL, MC_DEMO_DB, MC_DEMO_LOGIN,
+MC_DEMO_PASSWORD), or given with --webhook-key and --secret. A media file is first put on the fake platform
+the account talks to (its API base URL, or --fake-url), where Odoo downloads it from like from the real one.
+Prints the webhook's answer; exits 0 on 200.
+"""
+import argparse
+import base64
+import http.client
+import json
+import mimetypes
+import os
+import pathlib
+import sys
+import time
+import urllib.parse
+import uuid
+import xmlrpc.client
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import messenger_fakes as fakes  # noqa: E402
+
+WA_MEDIA_TYPES = {"image": "image", "video": "video", "audio": "audio"}
+
+
+def account_of(args):
+    """(webhook key, secret, API base URL, phone number id) of the demo account of ``args.platform``."""
+    if args.webhook_key and args.secret:
+        return args.webhook_key, args.secret, args.fake_url, args.phone_number_id
+    common = xmlrpc.client.ServerProxy(f"{args.url}/xmlrpc/2/common")
+    uid = common.authenticate(args.db, args.login, args.password, {})
+    if not uid:
+        sys.exit(f"send_as_customer: {args.login} cannot log into database {args.db!r} at {args.url}")
+    models = xmlrpc.client.ServerProxy(f"{args.url}/xmlrpc/2/object", allow_none=True)
+    domain = [("provider", "=", args.platform)]
+    if args.account:
+        domain.append(("name", "=", args.account))
+    secret_field = "wa_app_secret" if args.platform == "whatsapp" else "tg_secret_token"
+    found = models.execute_kw(args.db, uid, args.password, "messenger.account", "search_read", [domain],
+                              {"fields": ["name", "webhook_key", secret_field, "api_base_url", "wa_phone_number_id"],
+                               "limit": 1, "order": "id"})
+    if not found:
+        sys.exit(f"send_as_customer: no active {args.platform} account"
+                 + (f" named {args.account!r}" if args.account else "") + f" in {args.db!r}")
+    account = found[0]
+    if not account[secret_field]:
+        sys.exit(f"send_as_customer: the account {account['name']!r} has no {secret_field}: every delivery "
+                 "would be refused")
+    return (account["webhook_key"], account[secret_field], args.fake_url or account["api_base_url"],
+            args.phone_number_id or account["wa_phone_number_id"])
+
+
+def fake_admin(fake_url, action, **params):
+    """Call an admin action of the fake platform at ``fake_url`` (see tools/messenger_fakes)."""
+    url = urllib.parse.urlsplit(fake_url)
+    conn = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=30)
+    try:
+        conn.request("POST", f"/_fake/{action}", json.dumps(params), {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        if response.status != 200:
+            sys.exit(f"send_as_customer: the fake platform at {fake_url} refused {action}: {response.read()[:200]!r}")
+    except OSError as error:
+        sys.exit(f"send_as_customer: no fake platform answers at {fake_url} ({error}); is tools/fake_providers.py "
+                 "running?")
+    finally:
+        conn.close()
+
+
+def whatsapp_body(args, phone_number_id, fake_url):
+    wa_id = "".join(c for c in args.sender if c.isdigit())
+    wamid = f"wamid.demo{uuid.uuid4().hex}"
+    if args.media:
+        path = pathlib.Path(args.media)
+        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        media_id = f"demo-{uuid.uuid4().hex[:12]}"
+        fake_admin(fake_url, "add_media", media_id=media_id, content_base64=base64.b64encode(path.read_bytes()).decode(),
+                   mime_type=mime, filename=path.name)
+        kind = WA_MEDIA_TYPES.get(mime.split("/")[0], "document")
+        content = {"id": media_id, "mime_type": mime, "sha256": ""}
+        if kind == "document":
+            content["filename"] = path.name
+        if args.text and kind != "audio":
+            content["caption"] = args.text
+        message = fakes.wa_message(wa_id, kind, content, wamid=wamid)
+    else:
+        message = fakes.wa_message(wa_id, "text", {"body": args.text}, wamid=wamid)
+    payload = fakes.wa_payload(messages=[message], contacts=[fakes.wa_contact(wa_id, args.name)],
+                               phone_number_id=phone_number_id)
+    body = fakes.body_bytes(payload)
+    return body, {"X-Hub-Signature-256": fakes.wa_signature(body, args.secret_value)}
+
+
+def telegram_body(args, fake_url):
+    chat_id = int(args.sender)
+    update_id = time.time_ns() // 1000 % 2_000_000_000  # unique enough for a person typing
+    fields = {}
+    text = args.text
+    if args.media:
+        path = pathlib.Path(args.media)
+        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        file_id = f"demo-{uuid.uuid4().hex[:12]}"
+        fake_admin(fake_url, "add_file", file_id=file_id, content_base64=base64.b64encode(path.read_bytes()).decode(),
+                   file_path=f"documents/{path.name}")
+        fields["document"] = {"file_id": file_id, "file_unique_id": file_id, "file_name": path.name,
+                              "mime_type": mime, "file_size": path.stat().st_size}
+        if text:
+            fields["caption"] = text
+        text = None
+    update = fakes.tg_update(update_id, text=text, chat_id=chat_id, first_name=args.name, **fields)
+    return fakes.body_bytes(update), {"X-Telegram-Bot-Api-Secret-Token": args.secret_value}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("platform", choices=["whatsapp", "telegram"])
+    parser.add_argument("sender", help="the customer: a phone number (WhatsApp) or a chat id (Telegram)")
+    parser.add_argument("text", nargs="?", default="", help="the message (the caption with --media)")
+    parser.add_argument("--name", default="Demo Customer", help="the customer's profile name")
+    parser.add_argument("--media", help="a file sent with the message")
+    parser.add_argument("--account", help="the account's name (default: the first of the platform)")
+    parser.add_argument("--url", default=os.environ.get("MC_DEMO_URL", "http://localhost:8069"))
+    parser.add_argument("--db", default=os.environ.get("MC_DEMO_DB", "messenger_demo"))
+    parser.add_argument("--login", default=os.environ.get("MC_DEMO_LOGIN", "admin"))
+    parser.add_argument("--password", default=os.environ.get("MC_DEMO_PASSWORD", "admin"))
+    parser.add_argument("--webhook-key", help="the account's webhook key (with --secret: no XML-RPC)")
+    parser.add_argument("--secret", help="the account's App Secret (WhatsApp) or webhook secret (Telegram)")
+    parser.add_argument("--fake-url", help="the fake platform's URL for --media (default: the account's API URL)")
+    parser.add_argument("--phone-number-id", default=None,
+                        help="WhatsApp: the account's phone number id (default: the account's)")
+    args = parser.parse_args(argv)
+    if not args.text and not args.media:
+        parser.error("give a text, a --media file, or both")
+    if args.platform == "telegram" and not args.sender.lstrip("-").isdigit():
+        parser.error("a Telegram sender is a chat id (digits)")
+    if args.media and not pathlib.Path(args.media).is_file():
+        parser.error(f"no such file: {args.media}")
+
+    key, args.secret_value, fake_url, phone_number_id = account_of(args)
+    if args.media and not fake_url:
+        parser.error("--fake-url is needed with --media and --webhook-key/--secret")
+    if args.platform == "whatsapp":
+        body, headers = whatsapp_body(args, phone_number_id or fakes.DEMO_WA_PHONE_NUMBER_ID, fake_url)
+    else:
+        body, headers = telegram_body(args, fake_url)
+    url = urllib.parse.urlsplit(args.url)
+    conn = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=60)
+    try:
+        conn.request("POST", f"{url.path.rstrip('/')}/messenger/webhook/{key}", body,
+                     {"Content-Type": "application/json", **headers})
+        status = conn.getresponse().status
+    except OSError as error:
+        sys.exit(f"send_as_customer: Odoo does not answer at {args.url} ({error})")
+    finally:
+        conn.close()
+    print(f"{status} {'delivered' if status == 200 else 'refused'}: {args.platform} message from {args.sender}")
+    return 0 if status == 200 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
