@@ -11,14 +11,22 @@ Then the processing capacity: on a fresh database the same kind of corpus is sto
 held, then processed with nothing else running (the end-to-end rate of a level is bounded by its senders: one
 sender delivers about 50 per second, however fast the processing).
 
+Then the end-to-end latency: on a fresh database, one message every 1/``--e2e-rate`` seconds (10 per second)
+for ``--e2e-seconds``; for each, the time from the webhook's 200 to the message being readable by the agent
+(stored and posted in the conversation's chatter, committed: seen by another connection polling every 20 ms);
+p50 and p95.
+
 Then the ceiling of the platform itself: the same number of ``message_post`` calls on the same contacts
 through the same Odoo (``odoo-bin shell`` on the same database, one commit per post like the processing
 cron's commit per group of events), and the ratios processed rate / ceiling rate.
 
     python3 bench/inbound.py                      # 10,000 messages, 500 senders, 10% redeliveries, 1/8/32
     python3 bench/inbound.py --messages 500 --concurrency 8
+    python3 bench/inbound.py --messages 200 --senders 20 --concurrency 4 --workers 2 --e2e-seconds 10 \
+        --no-drain --no-ceiling                  # a quick check that everything runs
 """
 import argparse
+import contextlib
 import random
 import sys
 import threading
@@ -160,6 +168,67 @@ def wait_processed(db, account_id, expected, timeout):
     return time.perf_counter() - started
 
 
+RELEASE_CRON = """
+cron = env.ref(%(cron)r)
+cron.active = True
+cron._trigger()
+env.cr.commit()
+emit({"ok": True})
+"""
+
+
+def run_e2e(args):
+    """End-to-end latency at a steady rate: from each webhook's 200 to its message being readable by the agent."""
+    db = c.fresh_db("bench_inbound_e2e")
+    account = c.setup_wa_account(db)
+    count = int(args.e2e_rate * args.e2e_seconds)
+    corpus = build_corpus(count, min(args.senders, count), 0, seed=7, tag="E")
+    acked, seen = {}, {}
+    done = threading.Event()
+
+    def watch():
+        """Poll on its own connection: a message is readable once its processing committed."""
+        with contextlib.closing(c.pg(db)) as conn, conn.cursor() as cr:
+            last = 0
+            while not done.is_set() or len(seen) < len(acked):
+                cr.execute("""SELECT id, external_id FROM messenger_message WHERE account_id = %s AND id > %s
+                                 AND direction = 'in' AND mail_message_id IS NOT NULL ORDER BY id""",
+                           [account["id"], last])
+                now = time.perf_counter()
+                for message_id, wamid in cr.fetchall():
+                    seen.setdefault(wamid, now)
+                    last = max(last, message_id)
+                if done.is_set() and time.perf_counter() - finished[0] > args.timeout:
+                    return
+                time.sleep(0.02)
+
+    finished = [None]
+    server = c.OdooServer(db, args.port, workers=args.workers, name="inbound-e2e")
+    with server:
+        url = f"{server.url}/messenger/webhook/{account['key']}"
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        c.log(f"end-to-end: {count} messages at {args.e2e_rate:g}/s ...")
+        started = time.perf_counter()
+        failures = 0
+        for index, (wamid, body, headers) in enumerate(corpus):
+            time.sleep(max(0.0, started + index / args.e2e_rate - time.perf_counter()))
+            status, _data, _seconds = c.http_post(url, body, headers)
+            if status == 200:
+                acked[wamid] = time.perf_counter()
+            else:
+                failures += 1
+        finished[0] = time.perf_counter()
+        done.set()
+        watcher.join()
+    latencies = [seen[w] - acked[w] for w in acked if w in seen]
+    result = {"messages": count, "rate": args.e2e_rate, "non_200": failures, "unseen": len(acked) - len(latencies),
+              "p50": c.percentile(latencies, 50), "p95": c.percentile(latencies, 95),
+              "max": max(latencies, default=float("nan"))}
+    c.log(f"  {result}")
+    return result
+
+
 def run_drain(args):
     """Processing capacity: the same deliveries stored while the processing cron is held, then processed.
 
@@ -181,10 +250,8 @@ def run_drain(args):
         (pending,), = c.sql(db, "SELECT count(*) FROM messenger_event WHERE account_id = %s AND state = 'pending'",
                             [account["id"]])
         c.log(f"  stored {pending} events {statuses}; releasing the cron ...")
-        c.sql(db, "UPDATE ir_cron SET active = true WHERE id = %s", [cron_id])
-        c.sql(db, """INSERT INTO ir_cron_trigger (cron_id, call_at) VALUES (%s, now() at time zone 'UTC')""",
-              [cron_id])
-        c.sql("postgres", "SELECT pg_notify('cron_trigger', %s)", [db])
+        # released like the addon wakes it: ir.cron._trigger(), whose notification is sent after the commit
+        c.shell(db, RELEASE_CRON % {"cron": cron})
         seconds = wait_processed(db, account["id"], len(expected), args.timeout)
     check = verify(db, account["id"], expected)
     c.log(f"  processed in {seconds:.1f}s; {check}")
@@ -232,11 +299,15 @@ def main():
     parser.add_argument("--timeout", type=int, default=1800, help="max seconds to wait for processing")
     parser.add_argument("--no-ceiling", action="store_true", help="skip the message_post ceiling")
     parser.add_argument("--no-drain", action="store_true", help="skip the processing capacity run")
+    parser.add_argument("--e2e-rate", type=float, default=10.0, help="end-to-end run: messages per second (10)")
+    parser.add_argument("--e2e-seconds", type=float, default=60.0, help="end-to-end run: seconds (60)")
+    parser.add_argument("--no-e2e", action="store_true", help="skip the end-to-end latency run")
     args = parser.parse_args()
     c.free_port_check(args.port)
 
     results = [run_level(args, level, corpus_tag=f"L{level}") for level in args.concurrency]
     drain = None if args.no_drain else run_drain(args)
+    e2e = None if args.no_e2e else run_e2e(args)
     ceiling_rate = ceiling_seconds = None
     if not args.no_ceiling:
         last = drain or results[-1]
@@ -267,11 +338,18 @@ def main():
                         f"{drain['rate']:.0f}", ratio,
                         drain["lost"], drain["doubled"], "yes" if drain["chatter_ok"] else "NO",
                         c.mib(drain["peak_worker"]), c.mib(drain["peak_total"])]]))
+    if e2e:
+        print(f"\nEnd-to-end latency (the webhook's 200 to the message readable by the agent) at a steady "
+              f"{e2e['rate']:g} messages/s:\n")
+        print(c.table(["messages", "non-200", "not readable", "p50 ms", "p95 ms", "max ms"],
+                      [[e2e["messages"], e2e["non_200"], e2e["unseen"], f"{e2e['p50'] * 1000:.0f}",
+                        f"{e2e['p95'] * 1000:.0f}", f"{e2e['max'] * 1000:.0f}"]]))
     if ceiling_rate:
         print(f"\nCeiling: {(drain or results[-1])['distinct']} message_post on contacts (one commit each) in "
               f"{ceiling_seconds:.1f}s = {ceiling_rate:.0f}/s")
     results += [drain] if drain else []
     failed = any(r["lost"] or r["doubled"] or not r["chatter_ok"] or r["unacked"] for r in results)
+    failed = failed or bool(e2e and (e2e["non_200"] or e2e["unseen"]))
     sys.exit(1 if failed else 0)
 
 

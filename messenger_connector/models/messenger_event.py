@@ -100,7 +100,7 @@ class MessengerEvent(models.Model):
         is there, committed, so it is a duplicate too. Answering it at once (instead of letting Odoo retry
         the whole request after a random sleep of up to 2 s, which also found the body already consumed)
         keeps the answer fast and never refuses a valid redelivery; the transaction held nothing else and is
-        rolled back. ``company_id``: the account's, when the caller knows it (saves reading the account).
+        rolled back. (So the cursor must not log that failure as a "bad query" error.) ``company_id``: the account's, when the caller knows it (saves reading the account).
         """
         uid = self.env.uid
         try:
@@ -110,7 +110,7 @@ class MessengerEvent(models.Model):
                 VALUES (%s, %s, %s, %s, 'pending', 0, %s, %s, now() at time zone 'UTC', now() at time zone 'UTC')
                 ON CONFLICT (account_id, key) DO NOTHING
                 RETURNING id
-            """, (account.id, company_id or account.company_id.id, key, body, uid, uid))
+            """, (account.id, company_id or account.company_id.id, key, body, uid, uid), log_exceptions=False)
             return bool(self.env.cr.fetchone())
         except pg_errors.SerializationFailure:
             self.env.cr.rollback()
