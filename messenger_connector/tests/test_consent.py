@@ -1,9 +1,7 @@
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 
-from .common import fakes
-
-from .common import MessengerCase
+from .common import MessengerCase, fakes
 
 
 @tagged("post_install", "-at_install")

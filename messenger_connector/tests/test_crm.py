@@ -1,9 +1,7 @@
 from odoo.exceptions import UserError
 from odoo.tests import Form, new_test_user, tagged
 
-from .common import fakes
-
-from .common import MessengerCase
+from .common import MessengerCase, fakes
 
 
 @tagged("post_install", "-at_install")

@@ -10,9 +10,7 @@ from odoo import sql_db
 from odoo.tests import HttpCase, tagged
 
 from odoo.addons.messenger_connector.models import messenger_message
-from .common import fakes
-
-from .common import WA_PHONE_ID, WA_SECRET, MessengerCase
+from .common import WA_PHONE_ID, WA_SECRET, MessengerCase, fakes
 
 MIB = 1024 * 1024
 

@@ -3,9 +3,7 @@ from unittest.mock import patch
 
 from odoo.tests import tagged
 
-from .common import fakes
-
-from .common import MessengerCase
+from .common import MessengerCase, fakes
 
 #: mail.message fields that differ between any two posts (identity, time, generated ids)
 VOLATILE = {"id", "date", "create_date", "write_date", "message_id", "display_name", "__last_update"}
@@ -31,6 +29,24 @@ class TestGroupProcessing(MessengerCase):
         """A conversation that exists before the group (its first message applied on its own)."""
         self.receive(self.wa_account, self.wa_text(wa_id, "Hello", f"wamid.START{wa_id}", name=name))
         return self.conversation(self.wa_account, wa_id)
+
+    def test_group_state_belongs_to_the_transaction_not_to_the_context(self):
+        """While a group is applied, its shared look-ups live in the cursor's cache; no record carries them in its
+        context (where they would follow it out of the group), and nothing is left once the group is done."""
+        Conversation = type(self.env["messenger.conversation"])
+        receive = Conversation._receive
+        seen = []
+
+        def spy(conversation, ev, event):
+            seen.append(("messenger_batch" in conversation.env.context,
+                         conversation.env.cr.cache.get("messenger_batch") is not None))
+            return receive(conversation, ev, event)
+
+        self.store(self.wa_text("32470556601", "state", "wamid.STATE1", name="Sam State"))
+        with patch.object(Conversation, "_receive", spy):
+            self.process_in_groups()
+        self.assertEqual(seen, [(False, True)])
+        self.assertNotIn("messenger_batch", self.env.cr.cache)
 
     def process_in_groups(self):
         """Process, failing the test if a group fell back to applying its events one at a time."""

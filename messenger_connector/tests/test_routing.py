@@ -1,9 +1,7 @@
 from odoo.exceptions import ValidationError
 from odoo.tests import new_test_user, tagged
 
-from .common import fakes
-
-from .common import MessengerCase
+from .common import MessengerCase, fakes
 
 
 @tagged("post_install", "-at_install")

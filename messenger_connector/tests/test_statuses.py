@@ -1,8 +1,6 @@
 from odoo.tests import tagged
 
-from .common import fakes
-
-from .common import MessengerCase
+from .common import MessengerCase, fakes
 
 
 @tagged("post_install", "-at_install")

@@ -1,11 +1,10 @@
 import json
 import threading
+from unittest.mock import patch
 
 from odoo.tests import HttpCase, tagged
 
-from .common import fakes
-
-from .common import TG_SECRET, WA_SECRET, WA_VERIFY, MessengerCase
+from .common import TG_SECRET, WA_SECRET, WA_VERIFY, MessengerCase, fakes
 
 
 @tagged("post_install", "-at_install")
@@ -124,6 +123,18 @@ class TestWebhook(MessengerCase, HttpCase):
         self.assertEqual(len(conversation), 1)
         self.assertEqual(sorted(conversation.messenger_message_ids.mapped("external_id")), ["wamid.CC1", "wamid.CC2"])
         self.assertEqual(self.env["res.partner"].search_count([]), partners_before + 1)
+
+    def test_delivery_wakes_processing_through_ir_cron_trigger(self):
+        """A new delivery asks Odoo to run the processing cron now (ir.cron._trigger: a trigger row, and the cron
+        workers notified after the commit); a redelivery asks nothing."""
+        IrCron = type(self.env["ir.cron"])
+        cron = self.env.ref("messenger_connector.ir_cron_process_events")
+        payload = self.wa_text("32470000903", "wake up", "wamid.WAKE1")
+        with patch.object(IrCron, "_trigger", autospec=True, side_effect=IrCron._trigger) as trigger:
+            self.assertEqual(self.post_wa(payload).status_code, 200)
+            self.assertEqual(self.post_wa(payload).status_code, 200)
+        self.assertEqual([call.args[0] for call in trigger.call_args_list], [cron])
+        self.assertTrue(self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)]))
 
     # --- processing --------------------------------------------------------------------------------------
 
