@@ -2,7 +2,9 @@
 
 Everything runs on loopback against a real Odoo 18 with the addon installed without demo data:
 
-- ``fresh_db(name)``: a new ``bench_*`` database copied from a template database (``bench_tpl_<hash>``)
+- ``fresh_db(name)``: a new ``bench_*`` database (``BENCH_DB_PREFIX`` instead of ``bench_``; ``BENCH_BASE_DB``:
+  a database with the addon's dependencies to start the template from) copied from a template database
+  (``bench_tpl_<hash>``)
   on which the addon was installed once with ``--without-demo=all``; the template is rebuilt whenever the
   addon's source changes, so every run starts from a freshly installed addon;
 - ``OdooServer``: ``odoo-bin`` as a subprocess in prefork mode (``--workers=N --max-cron-threads=1``).
@@ -89,12 +91,22 @@ def sql(db, query, params=None):
         return cr.fetchall() if cr.description else None
 
 
+#: prefix of every bench database, instead of "bench_" (BENCH_DB_PREFIX: several people on one PostgreSQL)
+DB_PREFIX = os.environ.get("BENCH_DB_PREFIX", "bench_")
+
+
+def db_name(name):
+    """The database a script calls ``bench_<name>``, under this run's prefix."""
+    return name if name.startswith(DB_PREFIX) else DB_PREFIX + name.removeprefix("bench_")
+
+
 def _check_name(name):
-    if not name.startswith("bench_"):
-        raise ValueError(f"bench databases must start with bench_: {name}")
+    if not name.startswith(DB_PREFIX):
+        raise ValueError(f"bench databases must start with {DB_PREFIX}: {name}")
 
 
 def drop_db(name):
+    name = db_name(name)
     _check_name(name)
     subprocess.run(["dropdb", "--if-exists", "--force", name], check=True)
 
@@ -110,14 +122,18 @@ def addon_hash():
 
 def fresh_db(name):
     """Drop ``name`` and recreate it from the template with the addon freshly installed (no demo data)."""
+    name = db_name(name)
     _check_name(name)
-    template = f"bench_tpl_{addon_hash()}"
-    existing = {row[0] for row in sql("postgres", "SELECT datname FROM pg_database WHERE datname LIKE 'bench_tpl_%%'")}
+    template = db_name(f"bench_tpl_{addon_hash()}")
+    existing = {row[0] for row in sql("postgres", "SELECT datname FROM pg_database WHERE datname LIKE %s",
+                                      [db_name("bench_tpl_") + "%"])}
     for old in existing - {template}:
         drop_db(old)
     if template not in existing:
         log(f"installing messenger_connector (without demo data) into template {template} ...")
         started = time.time()
+        if os.environ.get("BENCH_BASE_DB"):  # a database with the addon's dependencies: saves installing them
+            subprocess.run(["createdb", "-T", os.environ["BENCH_BASE_DB"], template], check=True)
         out = subprocess.run(
             [sys.executable, ODOO_BIN, f"--addons-path={ADDONS_PATH}", "-d", template, "-i", "messenger_connector",
              "--without-demo=all", "--stop-after-init", "--no-http", "--max-cron-threads=0", "--log-level=warn"],

@@ -66,7 +66,7 @@ def serve(sock, db):
 
 
 def run_level(args, concurrency):
-    db = "bench_ack_floor"
+    db = c.db_name("bench_ack_floor")
     c.drop_db(db)
     c.sql("postgres", f"CREATE DATABASE {db}")
     c.sql(db, "CREATE TABLE floor_event (id serial PRIMARY KEY, key varchar NOT NULL UNIQUE, body text, "

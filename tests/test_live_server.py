@@ -298,7 +298,7 @@ def test_concurrent_redeliveries_store_one_row(server, account):
         thread.start()
     for thread in threads:
         thread.join()
-    assert statuses == [200] * 12
+    assert statuses == [200] * 12, statuses
     rows = sorted(row[0] for row in event_rows(server, account["id"]))
     assert len(rows) == 3 and len(set(rows)) == 3, rows
     assert not server.errors()
