@@ -210,7 +210,7 @@ class OdooServer:
 
     def start(self, timeout=120):
         # The gevent (websocket) process of prefork mode listens on its own port: keep it in our range.
-        cmd = [sys.executable, str(ROOT / "bench" / "_odoo_launcher.py"), f"--addons-path={ADDONS_PATH}", "-d", self.db, f"--db-filter=^{self.db}$",
+        cmd = [sys.executable, str(ROOT / "tools" / "odoo_launcher.py"), f"--addons-path={ADDONS_PATH}", "-d", self.db, f"--db-filter=^{self.db}$",
                f"--http-port={self.port}", f"--gevent-port={self.port + 1}", "--http-interface=127.0.0.1",
                f"--workers={self.workers}", f"--max-cron-threads={self.cron}",
                "--limit-time-real=600", "--limit-time-cpu=600", "--limit-time-real-cron=600",

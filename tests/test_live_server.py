@@ -110,7 +110,8 @@ class LiveOdoo:
                                                                                     "--max-cron-threads=1"]
         load = ["--load=base,web,messenger_connector"] if load_addon else []
         self.logfile = OUT / f"{PREFIX}-{db}.log"
-        self.cmd = [sys.executable, str(pathlib.Path(ODOO_HOME) / "odoo-bin"), f"--addons-path={_addons_path()}",
+        # the launcher leaves out prefork's websocket process where gevent cannot start (it would respawn forever)
+        self.cmd = [sys.executable, str(ROOT / "tools" / "odoo_launcher.py"), f"--addons-path={_addons_path()}",
                     "-d", db, f"--db-filter=^{db}$", f"--http-port={self.port}", f"--gevent-port={self.port + 1}",
                     "--http-interface=127.0.0.1", *workers, *load, "--log-level=info",
                     f"--logfile={self.logfile}"]
