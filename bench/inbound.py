@@ -190,7 +190,7 @@ def run_e2e(args):
         """Poll on its own connection: a message is readable once its processing committed."""
         with contextlib.closing(c.pg(db)) as conn, conn.cursor() as cr:
             last = 0
-            while not done.is_set() or len(seen) < len(acked):
+            while not done.is_set() or any(wamid not in seen for wamid in list(acked)):
                 cr.execute("""SELECT id, external_id FROM messenger_message WHERE account_id = %s AND id > %s
                                  AND direction = 'in' AND mail_message_id IS NOT NULL ORDER BY id""",
                            [account["id"], last])

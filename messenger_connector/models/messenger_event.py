@@ -20,6 +20,10 @@ MAX_AUTO_ATTEMPTS = 3
 #: one call of the processing cron works through batches for at most this long (Odoo calls it again at once
 #: while events remain, and the call re-triggers the cron so that it never waits for its 5-minute interval)
 PROCESS_RUN_SECONDS = 30
+#: Odoo drops a job's wake-ups dated before its run started, to the second (a trigger's time has no fraction of
+#: a second): a run lasts at least this long, processing what arrives, so that a delivery stored after the run's
+#: last look always leaves a wake-up that survives the run
+MIN_RUN_SECONDS = 1.0
 #: events are applied and committed in groups of COMMIT_EVERY (see _process): a crash before the commit rolls the
 #: whole group back, chatter posts included, so that it is processed again, once.
 COMMIT_EVERY = 50
@@ -131,10 +135,15 @@ class MessengerEvent(models.Model):
         retry._process()
         while time.monotonic() - started < PROCESS_RUN_SECONDS:
             events = self.search([("state", "=", "pending")], order="id", limit=PROCESS_BATCH)
-            if not events:
+            if events:
+                events._process()
+                done += len(events)
+                continue
+            idle = MIN_RUN_SECONDS - (time.monotonic() - started)
+            if idle <= 0 or not _auto_commit():
                 break
-            events._process()
-            done += len(events)
+            self.env.cr.commit()  # nothing to commit: the next look sees what was stored meanwhile
+            time.sleep(min(idle, 0.1))
         remaining = self.search_count([("state", "=", "pending")])
         self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
         if remaining:
