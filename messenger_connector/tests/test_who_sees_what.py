@@ -5,9 +5,7 @@ from odoo.api import call_kw
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import Form, new_test_user, tagged
 
-from odoo.addons.messenger_connector.providers import fakes
-
-from .common import MessengerCase
+from .common import MessengerCase, fakes
 
 MESSENGER = "messenger_connector.group_messenger_user"
 
