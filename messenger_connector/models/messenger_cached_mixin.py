@@ -17,9 +17,10 @@ class MessengerCachedMixin(models.AbstractModel):
 
     The caches are cleared when the change is made (this transaction reads the new rows, and Odoo signals the
     other processes once it committed) and again after the commit: in between, a request of this process that
-    still sees the old rows may have cached them again, and the signal never clears its sender's caches. A read
-    that started before the commit and ends after it is kept under the previous generation (see
-    ``_cache_generation``), so it is never found again.
+    still sees the old rows may have cached them again, and the signal never clears its sender's caches. A
+    cached value read in a snapshot older than the commit is kept under the previous generation (see
+    ``_cache_generation``; the caching method reads in a snapshot taken after the generation), so it is never
+    found again.
     """
 
     _name = "messenger.cached.mixin"
