@@ -341,7 +341,7 @@ def test_rotated_secret_works_at_once_during_deliveries(server, account):
         thread.start()
     try:
         current, old = SECRET_A, SECRET_B
-        for _ in range(6):
+        for _ in range(10):
             current, old = old, current
             server.rpc("messenger.account", "write", [account["id"]], {"wa_app_secret": current})
             for _ in range(4):  # reaches every worker of a prefork server
