@@ -273,5 +273,7 @@ class MessengerEvent(models.Model):
         """Make the processing cron run as soon as possible: Odoo wakes the cron workers once this transaction
         committed. A trigger created while the cron runs survives that run (the cron only deletes triggers
         older than its start), so a new event never waits for the cron's interval."""
-        # sudo: the webhook runs as nobody; a trigger row only asks the cron to run now.
-        self.env.ref("messenger_connector.ir_cron_process_events").sudo()._trigger()
+        # sudo: the webhook runs as nobody; a trigger row only asks the cron to run now. The id by its cached
+        # xmlid (env.ref would also check that the record exists: a query on every delivery).
+        cron_id = self.env["ir.model.data"]._xmlid_to_res_id("messenger_connector.ir_cron_process_events")
+        self.env["ir.cron"].sudo().browse(cron_id)._trigger()
