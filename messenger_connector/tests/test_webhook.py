@@ -4,7 +4,7 @@ from unittest.mock import patch
 
 from odoo.tests import HttpCase, tagged
 
-from .common import TG_SECRET, WA_SECRET, WA_VERIFY, MessengerCase, fakes
+from .common import TG_SECRET, TG_TOKEN, WA_SECRET, WA_TOKEN, WA_VERIFY, MessengerCase, fakes
 
 
 @tagged("post_install", "-at_install")
@@ -135,6 +135,29 @@ class TestWebhook(MessengerCase, HttpCase):
             self.assertEqual(self.post_wa(payload).status_code, 200)
         self.assertEqual([call.args[0] for call in trigger.call_args_list], [cron])
         self.assertTrue(self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)]))
+
+    def test_logs_never_carry_tokens_or_webhook_keys(self):
+        """The addon's log lines, and urllib3's debug lines of its platform calls (which name the Telegram bot
+        token in the URL), never carry a credential or a webhook key."""
+        with self.assertLogs(level="DEBUG") as captured:
+            self.assertEqual(self.post_tg(fakes.tg_update(61, text="hi", chat_id=616161), secret="wrong").status_code,
+                             403)
+            self.assertEqual(self.post_wa(self.wa_text("32470000904", "hi", "wamid.LOG1"), secret="wrong")
+                             .status_code, 403)
+            self.assertEqual(self.post_tg(fakes.tg_update(62, text="hi", chat_id=616161)).status_code, 200)
+            self.process()
+            self.conversation(self.tg_account, "616161").action_send_text("Hello Log")
+            self.send_queued()
+            self.tg_account.action_register_webhook()
+        # urllib3 lines of the addon's calls to the platforms (this test's own requests name the webhook URL)
+        platforms = (f":{self.fake_tg.port}", f":{self.fake_wa.port}")
+        ours = [record.getMessage() for record in captured.records
+                if record.name.startswith("odoo.addons.messenger_connector")
+                or record.name.startswith("urllib3") and any(port in record.getMessage() for port in platforms)]
+        self.assertTrue(any("/bot<token>/sendMessage" in line for line in ours), "urllib3 logged the call")
+        for secret in (TG_TOKEN, TG_TOKEN.split(":")[1], TG_SECRET, WA_SECRET, WA_TOKEN,
+                       self.wa_account.webhook_key, self.tg_account.webhook_key):
+            self.assertFalse([line for line in ours if secret in line], secret[:6])
 
     # --- processing --------------------------------------------------------------------------------------
 
