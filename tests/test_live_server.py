@@ -320,19 +320,47 @@ def test_processing_woken_at_once(server, account):
     assert elapsed < 20, f"the message was not processed within {elapsed:.0f}s"
 
 
-def test_rotated_secret_works_at_once_during_deliveries(server, account):
-    """While deliveries keep arriving, the App Secret is rotated through the ORM in another request (in prefork,
-    another process): from the moment the change is committed, the new secret is accepted and the old one
-    refused, in every worker."""
-    key = account["key"]
+def _wa_sender(server):
+    """(account id, webhook key, field of the secret, deliver(secret) -> status) of a new WhatsApp account."""
+    account_id = server.rpc("messenger.account", "create", {
+        "name": f"Rotate {uuid.uuid4().hex[:6]}", "provider": "whatsapp", "api_base_url": "http://127.0.0.1:9",
+        "wa_phone_number_id": fakes.DEMO_WA_PHONE_NUMBER_ID, "wa_access_token": "t", "wa_app_secret": SECRET_A})
+    key = server.rpc("messenger.account", "read", [account_id], ["webhook_key"])[0]["webhook_key"]
+
+    def deliver(secret):
+        return post(server, key, wa_delivery("32470100005", "rotation"), secret)
+
+    return account_id, "wa_app_secret", deliver
+
+
+def _tg_sender(server):
+    """The same for a new Telegram account (its webhook secret is sent in a header)."""
+    account_id = server.rpc("messenger.account", "create", {
+        "name": f"Rotate {uuid.uuid4().hex[:6]}", "provider": "telegram", "api_base_url": "http://127.0.0.1:9",
+        "tg_bot_token": "100000:live-token", "tg_secret_token": SECRET_A})
+    key = server.rpc("messenger.account", "read", [account_id], ["webhook_key"])[0]["webhook_key"]
+    update_ids = iter(range(1, 10 ** 9))
+
+    def deliver(secret):
+        body = fakes.body_bytes(fakes.tg_update(next(update_ids), text="rotation", chat_id=515151))
+        return request(server, "POST", f"/messenger/webhook/{key}", body, {
+            "Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret})[0]
+
+    return account_id, "tg_secret_token", deliver
+
+
+@pytest.mark.parametrize("sender", [_wa_sender, _tg_sender], ids=["whatsapp", "telegram"])
+def test_rotated_secret_works_at_once_during_deliveries(server, sender):
+    """While deliveries keep arriving, the App Secret (WhatsApp) or webhook secret (Telegram) is rotated through
+    the ORM in another request (in prefork, another process): from the moment the change is committed, the new
+    secret is accepted and the old one refused, in every worker."""
+    account_id, field, deliver = sender(server)
     stop = threading.Event()
-    counter = iter(range(10 ** 9))
     errors = []
 
     def keep_delivering(secret):
         while not stop.is_set():
-            body = wa_delivery("32470100005", "during rotation", f"wamid.ROT{next(counter)}")
-            status = post(server, key, body, secret)
+            status = deliver(secret)
             if status not in (200, 403):
                 errors.append(status)
 
@@ -343,11 +371,10 @@ def test_rotated_secret_works_at_once_during_deliveries(server, account):
         current, old = SECRET_A, SECRET_B
         for _ in range(10):
             current, old = old, current
-            server.rpc("messenger.account", "write", [account["id"]], {"wa_app_secret": current})
+            server.rpc("messenger.account", "write", [account_id], {field: current})
             for _ in range(4):  # reaches every worker of a prefork server
-                body = wa_delivery("32470100006", "after rotation", f"wamid.AFTER{next(counter)}")
-                assert post(server, key, body, current) == 200, "the new secret is accepted at once"
-                assert post(server, key, body, old) == 403, "the old secret is refused at once"
+                assert deliver(current) == 200, "the new secret is accepted at once"
+                assert deliver(old) == 403, "the old secret is refused at once"
     finally:
         stop.set()
         for thread in threads:
