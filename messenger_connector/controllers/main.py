@@ -128,6 +128,8 @@ class MessengerWebhook(http.Controller):
         try:
             receive_delivery(request.env, webhook_key, httprequest.headers, httprequest.args,
                              lambda limit: read_bounded(httprequest, limit))
+            # committed here, where a lost connection can still be answered 503 (after the route, Odoo answers 500)
+            request.env.cr.commit()
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as error:
             if isinstance(error, PG_CONCURRENCY_EXCEPTIONS_TO_RETRY):
                 raise  # Odoo retries the request

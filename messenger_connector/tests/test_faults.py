@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 import psycopg2
 
 from odoo import sql_db
+from odoo.sql_db import TestCursor
 from odoo.tests import HttpCase, tagged
 
 from odoo.addons.messenger_connector.models import messenger_message
@@ -86,6 +87,12 @@ class TestWebhookFaults(MessengerCase, HttpCase):
         body, headers = self.signed(self.wa_text("32470000103", "db down", "wamid.DBDOWN"))
         Event = type(self.env["messenger.event"])
         with patch.object(Event, "_store", side_effect=psycopg2.OperationalError("server closed the connection")), \
+                self.assertLogs("odoo.addons.messenger_connector.controllers.main", level="WARNING"):
+            response = self.url_open(self.path(), data=body, headers=headers)
+        self.assertEqual(response.status_code, 503)
+        self.assertEqual(self.events(), before)
+        # the connection lost when the delivery commits: a 503 too (Odoo's own commit after the route answers 500)
+        with patch.object(TestCursor, "commit", side_effect=psycopg2.OperationalError("server closed the connection")), \
                 self.assertLogs("odoo.addons.messenger_connector.controllers.main", level="WARNING"):
             response = self.url_open(self.path(), data=body, headers=headers)
         self.assertEqual(response.status_code, 503)
