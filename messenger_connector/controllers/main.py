@@ -102,8 +102,10 @@ class MessengerWebhook(http.Controller):
             raise ServiceUnavailable()
 
     # auth="none": the platform is nobody; no session, no public user to load (and see _check_db).
+    # readonly=False: the account is looked up on the primary database (see _webhook_route_cached), never on a
+    # replica that may lag behind a rotated secret.
     @http.route("/messenger/webhook/<string:webhook_key>", type="http", auth="none", methods=["GET"],
-                csrf=False, save_session=False)
+                csrf=False, save_session=False, readonly=False)
     def webhook_handshake(self, webhook_key, **params):
         self._check_db()
         _account_id, _company_id, provider = webhook_route(request.env, webhook_key)

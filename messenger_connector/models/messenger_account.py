@@ -176,17 +176,17 @@ class MessengerAccount(models.Model):
     @api.model
     @tools.ormcache("webhook_key", "generation")
     def _webhook_route_cached(self, webhook_key, generation):
-        # A miss: what is read now serves every later delivery of this process. This transaction's snapshot may
-        # predate a change committed (and its generation started) while the request began: read in a new
-        # snapshot, taken after ``generation`` was, so that older rows are never kept under a newer generation.
-        # Nothing was written by this transaction yet (the webhook looks the account up first).
-        self.env.cr.rollback()
-        # sudo: the platform calls as nobody; the search is the narrowest possible (an exact, unguessable key,
-        # active accounts only) and what it returns only authenticates the delivery and stores it.
-        account = self.sudo().search([("webhook_key", "=", webhook_key)], limit=1)
-        if not account:
-            return None
-        return account.id, account.company_id.id, account.provider, account._provider_config()
+        # A miss: what is read now serves every later delivery of this process. The caller's snapshot may predate
+        # a change committed (and its generation started) while its request began: read in a transaction of its
+        # own on the primary database, whose snapshot is taken after ``generation`` was, so that older rows are
+        # never kept under a newer generation (and the caller's transaction is left as it is).
+        with self.env.registry.cursor() as cr:
+            # sudo: the platform calls as nobody; the search is the narrowest possible (an exact, unguessable key,
+            # active accounts only) and what it returns only authenticates the delivery and stores it.
+            account = self.with_env(self.env(cr=cr)).sudo().search([("webhook_key", "=", webhook_key)], limit=1)
+            if not account:
+                return None
+            return account.id, account.company_id.id, account.provider, account._provider_config()
 
     def _provider_config(self):
         self.ensure_one()
