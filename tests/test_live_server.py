@@ -436,3 +436,30 @@ def test_send_as_customer_reaches_the_chat(server, tmp_path):
         assert rows[1][2] == "done", "the photo was downloaded from the fake platform"
         wrong = send("refused", "--webhook-key", "k" * 43, "--secret", "nope")
         assert wrong.returncode == 1 and wrong.stdout.startswith("404 refused")
+
+
+def test_send_as_customer_on_telegram(server, tmp_path):
+    with fakes.FakeTelegram(bot_token="100000:tool-token") as tg_fake:
+        name = f"Tool {uuid.uuid4().hex[:6]}"
+        account_id = server.rpc("messenger.account", "create", {
+            "name": name, "provider": "telegram", "api_base_url": tg_fake.url, "tg_bot_token": "100000:tool-token",
+            "tg_secret_token": SECRET_B})
+        cv = tmp_path / "cv.pdf"
+        cv.write_bytes(b"%PDF-1.4 my cv")
+        command = [sys.executable, str(ROOT / "tools" / "send_as_customer.py"), "telegram", "717171", "/start JOB-3",
+                   "--name", "Tom", "--account", name, "--url", server.url, "--db", server.db]
+        sent = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        assert sent.returncode == 0, sent.stderr
+        command[4] = "My CV"
+        sent = subprocess.run(command + ["--media", str(cv)], capture_output=True, text=True, timeout=60)
+        assert sent.returncode == 0, sent.stderr
+        deadline = time.monotonic() + 30
+        rows = []
+        while time.monotonic() < deadline:
+            rows = _psql(server.db, """SELECT content_type, body, media_state FROM messenger_message
+                                       WHERE account_id = %s ORDER BY id""", [account_id])
+            if len(rows) == 2 and rows[1][2] == "done":
+                break
+            time.sleep(0.3)
+        assert [r[:2] for r in rows] == [("text", "/start JOB-3"), ("document", "My CV")], rows
+        assert rows[1][2] == "done", "the file was downloaded from the fake platform"
