@@ -8,9 +8,7 @@ from odoo import fields
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user, tagged
 
-from odoo.addons.messenger_connector.providers import fakes
-
-from .common import TG_TOKEN, WA_PHONE_ID, MessengerCase
+from .common import TG_TOKEN, WA_PHONE_ID, MessengerCase, fakes
 
 WORDS = "zebra-quartz secret"
 NAME = "Quentin Quasar"

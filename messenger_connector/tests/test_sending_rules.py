@@ -8,9 +8,7 @@ from odoo.tests import Form, HttpCase, new_test_user, tagged
 from odoo.tools import mute_logger
 
 from odoo.addons.messenger_connector.models.messenger_message import SENDER_LOCK_KEY
-from odoo.addons.messenger_connector.providers import fakes
-
-from .common import MessengerCase
+from .common import MessengerCase, fakes
 
 
 @tagged("post_install", "-at_install")

@@ -1,9 +1,7 @@
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import Form, tagged
 
-from odoo.addons.messenger_connector.providers import fakes
-
-from .common import MessengerCase
+from .common import MessengerCase, fakes
 
 
 @tagged("post_install", "-at_install")
