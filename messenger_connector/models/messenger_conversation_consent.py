@@ -30,13 +30,18 @@ class MessengerConversation(models.Model):
         readonly=True, copy=False, index=True,
         help="A retention policy or an erasure removed this conversation's content.")
 
+    @api.depends_context("uid")
     def _compute_consent(self):
+        # sudo: the state is the person's, whichever chat each entry came from; the list shows only the entries
+        # the user may read (another account's chat, an erased one), so that the form opens for every reader
         Consent = self.env["messenger.consent"].sudo()
+        readable = self.env["messenger.consent"].has_access("read")
         for conversation in self:
             entries = Consent.search([
                 ("provider", "=", conversation.provider), ("identity", "=", conversation.external_user_id),
                 ("company_id", "=", conversation.company_id.id)]) if conversation.id else Consent
-            conversation.consent_ids = entries
+            conversation.consent_ids = entries.with_env(self.env)._filtered_access("read") \
+                if readable else entries.browse()
             states = {}
             for entry in entries:  # newest first: the first entry of a purpose decides
                 states.setdefault(entry.purpose, entry.action)

@@ -141,6 +141,16 @@ class TestPrivacyCopies(MessengerCase):
                 entries.with_user(user).read(["identity"])
         self.assertEqual(entries.with_user(self.privacy_manager).search([("id", "in", entries.ids)]), entries)
 
+    def test_chat_opens_when_the_person_writes_again_after_erasure(self):
+        self.env["messenger.data.request"].with_user(self.privacy_manager).create(
+            {"partner_id": self.partner.id}).action_erase()
+        self.receive(self.tg_account, fakes.tg_update(9010, text="me again", chat_id=77001, first_name="Q"))
+        chat = self.conversation(self.tg_account, "77001").with_user(self.user_agent)
+        # the opt-out kept without its conversation still decides, and the form still opens for the agent
+        self.assertEqual(chat.consent_service, "opt_in")
+        self.assertFalse(chat.consent_ids)
+        chat.web_read({"consent_ids": {"fields": {"display_name": {}, "evidence": {}}}, "consent_marketing": {}})
+
 
 @tagged("post_install", "-at_install")
 class TestDataRequestScope(MessengerCase):

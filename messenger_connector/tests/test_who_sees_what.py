@@ -115,6 +115,17 @@ class TestWhoSeesWhat(MessengerCase):
         self.assertFalse(self.app_a.with_user(self.interviewer).messenger_consent_ids)
         self.assertTrue(self.app_a.with_user(self.officer).messenger_consent_ids)
 
+    def test_chat_opens_when_the_person_also_chats_with_another_account(self):
+        jobs = self.wa_account.copy({"name": "WA jobs", "wa_phone_number_id": "100000000000077"})
+        elsewhere = self.env["messenger.conversation"].create({
+            "account_id": jobs.id, "external_user_id": self.chat_b.external_user_id, "lead_id": self.lead_a.id})
+        hidden = self.env["messenger.consent"]._record(elsewhere, ["recruiting"], "opt_in", "inbound",
+                                                       evidence="only for A's eyes")
+        self.assert_opens(self.sales_b, self.chat_b)
+        self.assertNotIn(hidden, self.chat_b.with_user(self.sales_b).consent_ids)
+        self.assertEqual(self.chat_b.with_user(self.sales_b).consent_recruiting, "opt_in",
+                         "the person's state counts every entry, shown or not")
+
     def test_no_chat_text_in_the_contact_chatter(self):
         Message = self.env["mail.message"]
         for partner in (self.customer, self.applicant_partner):
