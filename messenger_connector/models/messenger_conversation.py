@@ -95,6 +95,7 @@ class MessengerConversation(models.Model):
                 if refused:
                     raise AccessError(_("%(fields)s of a conversation come from the platform and cannot be set.",
                                         fields=", ".join(sorted(refused))))
+                self._check_link_access(vals)
         conversations = super().create(vals_list)
         conversations.filtered("user_id")._check_agent_access()
         return conversations
@@ -105,10 +106,19 @@ class MessengerConversation(models.Model):
             if refused:
                 raise AccessError(_("%(fields)s of a conversation come from the platform and cannot be changed.",
                                     fields=", ".join(sorted(refused))))
+            self._check_link_access(vals)
         result = super().write(vals)
         if vals.get("user_id"):
             self._check_agent_access()
         return result
+
+    @api.model
+    def _check_link_access(self, vals):
+        """A user links a chat only to a lead, applicant or candidate they may edit: the chat's text is copied
+        there and its access follows it, so linking to another's record would put the chat in their hands."""
+        for fname in self._ACCESS_LINKS:
+            if vals.get(fname):
+                self.env[self._fields[fname].comodel_name].browse(vals[fname]).check_access("write")
 
     def _check_agent_access(self):
         """Hand-over: the agent of a chat must be able to read it. A person assigning a chat to someone who

@@ -91,6 +91,22 @@ class TestSendingRules(MessengerCase):
                 "window_expires_at": future})
         as_sales.write({"user_id": self.salesman.id})  # working the chat stays possible
 
+    def test_users_link_a_chat_only_to_records_they_may_edit(self):
+        applicant = self.env["hr.applicant"].create({
+            "candidate_id": self.env["hr.candidate"].create({"partner_name": "Someone else's candidate"}).id})
+        as_sales = self.conv.with_user(self.salesman)
+        for vals in ({"lead_id": self.admin_lead.id}, {"applicant_id": applicant.id}):
+            with self.assertRaises(AccessError, msg=str(vals)):
+                as_sales.write(vals)
+        with self.assertRaises(AccessError):
+            self.env["messenger.conversation"].with_user(self.salesman).create({
+                "account_id": self.wa_account.id, "external_user_id": "32470555557", "lead_id": self.lead.id,
+                "applicant_id": applicant.id})
+        self.assertEqual((self.conv.lead_id, self.conv.applicant_id), (self.lead, applicant.browse()))
+        other_lead = self.env["crm.lead"].create({"name": "Sam's second lead", "user_id": self.salesman.id})
+        as_sales.write({"lead_id": other_lead.id})  # moving it between their own records stays possible
+        self.assertEqual(self.conv.lead_id, other_lead)
+
     def test_attachments_are_the_senders_readable_files_copied_to_the_message(self):
         with self.assertRaises(AccessError):
             self.conv.with_user(self.salesman).action_send_text("Look", attachment_ids=self.secret.ids)
