@@ -1,3 +1,4 @@
+from . import mail_message
 from . import messenger_cached_mixin
 from . import messenger_legal_hold_mixin
 from . import messenger_legal_hold_log

@@ -17,6 +17,10 @@ class HrApplicant(models.Model):
     def _messenger_phone(self):
         return self.partner_phone or super()._messenger_phone()
 
+    def _check_can_update_message_content(self, messages):
+        super()._check_can_update_message_content(messages)
+        self.env["messenger.message"]._check_chatter_copies_unchanged(messages)
+
 
 class HrCandidate(models.Model):
     _name = "hr.candidate"
@@ -27,3 +31,7 @@ class HrCandidate(models.Model):
 
     def _messenger_phone(self):
         return self.partner_phone or super()._messenger_phone()
+
+    def _check_can_update_message_content(self, messages):
+        super()._check_can_update_message_content(messages)
+        self.env["messenger.message"]._check_chatter_copies_unchanged(messages)

@@ -791,6 +791,11 @@ class MessengerConversation(models.Model):
         message_id = self.sudo(False).action_send_text(text, attachment_ids=attachment_ids)
         return self.env["messenger.message"].sudo().browse(message_id).mail_message_id.with_env(self.env)
 
+    def _check_can_update_message_content(self, messages):
+        # the posts of the chat are what was sent and received: kept as they are (notes stay editable)
+        super()._check_can_update_message_content(messages)
+        self.env["messenger.message"]._check_chatter_copies_unchanged(messages)
+
     def _is_reply_post(self, values):
         """Whether message_post ``values`` are a user's comment to the person (not a note, not a notification)."""
         if values.get("message_type", "notification") != "comment":

@@ -19,6 +19,17 @@ class MessengerMessage(models.Model):
     legal_hold_reason = fields.Char(copy=False)
     anonymized = fields.Boolean(readonly=True, copy=False)
 
+    @api.model
+    def _check_chatter_copies_unchanged(self, mail_messages):
+        """Refuse editing or emptying chatter posts that show what a person and the business said on a
+        platform: the chat's record must keep what was sent and received."""
+        # sudo: only whether the posts are copies is looked up; nothing of the messages is shown
+        if mail_messages and self.sudo().search_count([
+                "|", ("chatter_message_ids", "in", mail_messages.ids), ("mail_message_id", "in", mail_messages.ids)],
+                limit=1):
+            raise UserError(_("This post shows a message sent or received on a messenger: it is kept as it was "
+                              "sent or received and cannot be edited or deleted."))
+
     def action_place_legal_hold(self):
         """Place a hold (button): ask for its reason first."""
         self._check_legal_hold_rights()

@@ -107,6 +107,23 @@ class TestSendingRules(MessengerCase):
         as_sales.write({"lead_id": other_lead.id})  # moving it between their own records stays possible
         self.assertEqual(self.conv.lead_id, other_lead)
 
+    def test_chatter_posts_of_the_chat_keep_what_was_sent_and_received(self):
+        self.conv.with_user(self.salesman).action_send_text("The price is 100")
+        posts = (self.outbound() | self.inbound).chatter_message_ids
+        self.assertEqual(set(posts.mapped("model")), {"messenger.conversation", "crm.lead"})
+        for post in posts:
+            record = self.env[post.model].browse(post.res_id).with_user(self.salesman)
+            with self.assertRaises(UserError, msg=post.model):
+                record._message_update_content(post.sudo(), "The price is 50")
+            with self.assertRaises(UserError, msg=post.model):
+                post.with_user(self.salesman).write({"body": "The price is 50"})
+            with self.assertRaises(UserError, msg=post.model):
+                post.with_user(self.salesman).unlink()
+        self.assertTrue(all("50" not in post.body for post in posts))
+        note = self.lead.with_user(self.salesman).message_post(body="My own note", message_type="comment")
+        self.lead.with_user(self.salesman)._message_update_content(note.sudo(), "My own note, edited")
+        self.assertIn("edited", note.body, "ordinary chatter posts stay editable")
+
     def test_attachments_are_the_senders_readable_files_copied_to_the_message(self):
         with self.assertRaises(AccessError):
             self.conv.with_user(self.salesman).action_send_text("Look", attachment_ids=self.secret.ids)
