@@ -48,6 +48,11 @@ class MessengerConsent(models.Model):
         for vals in vals_list:
             if vals.get("source") == "manual" and not (vals.get("reason") or "").strip():
                 raise UserError(_("A consent recorded by hand needs a reason."))
+            # recorded by a person from a form or an import: what the person agreed to, or why, is kept with it
+            if vals.get("source") in ("web_form", "import") and not any(
+                    (vals.get(key) or "").strip() for key in ("evidence", "reason")):
+                raise UserError(_("A consent from a web form or an import needs its evidence (the wording the "
+                                  "person agreed to, or where they gave it) or a reason."))
         return super().create(vals_list)
 
     def write(self, vals):

@@ -289,6 +289,21 @@ class TestRefusals(MessengerCase):
         self.assertFalse(conv.blocked)
         conv.with_user(self.user_agent).action_send_text("As discussed on the phone")
 
+    def test_no_block_is_lifted_without_evidence_or_reason(self):
+        conv = self.start("32470888012")
+        conv._block("Platform event: block")
+        Record = self.env["messenger.consent.record"].with_user(self.user_agent)
+        for source in ("web_form", "import"):
+            wizard = Record.create({"conversation_id": conv.id, "action": "opt_in", "purpose_service": True,
+                                    "purpose_marketing": True, "source": source})
+            with self.assertRaises(UserError, msg=source):
+                wizard.action_record()
+            self.assertTrue(conv.blocked)
+            self.assertNotEqual(conv.consent_marketing, "opt_in")
+        Record.create({"conversation_id": conv.id, "action": "opt_in", "purpose_service": True, "source": "web_form",
+                       "evidence": "Signed the contact form: 'Yes, write to me on WhatsApp'"}).action_record()
+        self.assertFalse(conv.blocked)
+
     def test_phone_blacklist_refuses_business_initiated_messages_only(self):
         conv = self.start("32470888003")
         conv._opt_in(["marketing"], "manual", reason="Signed up at the fair", confirm=False)
