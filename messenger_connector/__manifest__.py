@@ -29,6 +29,11 @@
     "demo": [
         "demo/messenger_demo.xml",
     ],
+    "assets": {
+        "web.assets_tests": [
+            "messenger_connector/static/tests/tours/**/*",
+        ],
+    },
     "application": True,
     "installable": True,
 }

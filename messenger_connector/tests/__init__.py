@@ -16,3 +16,4 @@ from . import test_who_sees_what
 from . import test_sending_rules
 from . import test_privacy
 from . import test_templates
+from . import test_tours
