@@ -146,9 +146,6 @@ tours.add("messenger_lead_own_chat", {
             },
         },
         {
-            trigger: ".o_stat_info:contains('Chats') .o_stat_value:contains('1')",
-        },
-        {
             trigger: "body:not(:has(.o_error_dialog))",
         },
     ],
