@@ -28,12 +28,20 @@ def _free_port():
         return sock.getsockname()[1]
 
 
-def login(url, db, user, password):
+def login(url, db, user, password, lang=None):
     session = requests.Session()
     payload = {"jsonrpc": "2.0", "method": "call", "params": {"db": db, "login": user, "password": password}}
     answer = session.post(f"{url}/web/session/authenticate", json=payload, timeout=30).json()
     if answer.get("error"):
         raise SystemExit(f"login as {user} failed: {answer['error'].get('data', {}).get('message')}")
+    if lang:
+        # through the server (not SQL): it forgets the user's cached context, so the next page is in that language
+        params = {"model": "res.users", "method": "write", "args": [[answer["result"]["uid"]], {"lang": lang}],
+                  "kwargs": {}}
+        answer = session.post(f"{url}/web/dataset/call_kw", json={"jsonrpc": "2.0", "params": params},
+                              timeout=30).json()
+        if answer.get("error"):
+            raise SystemExit(f"setting the language {lang} failed: {answer['error'].get('data', {}).get('message')}")
     return session.cookies.get("session_id")
 
 
@@ -92,7 +100,7 @@ def main():
     args = parser.parse_args()
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    session_id = login(args.url, args.db, args.login, args.password)
+    session_id = login(args.url, args.db, args.login, args.password, args.lang)
     width, height = (int(v) for v in args.size.split("x"))
     browser = Browser(width, height)
     try:
@@ -100,7 +108,8 @@ def main():
         browser.call("Network.enable")
         browser.call("Network.setCookie", name="session_id", value=session_id, domain=host, path="/")
         for index, item in enumerate(args.paths, 1):
-            name, _, path = item.rpartition("=")
+            # NAME=PATH: a name has no "/", a path's query may have "=" (?view_type=list)
+            name, _, path = item.partition("=") if "/" not in item.partition("=")[0] else ("", "", item)
             name = name or f"shot{index:02d}"
             browser.call("Page.navigate", url=args.url + path)
             deadline = time.time() + 30
