@@ -17,3 +17,4 @@ from . import test_sending_rules
 from . import test_privacy
 from . import test_templates
 from . import test_tours
+from . import test_i18n

@@ -1,0 +1,38 @@
+from odoo.exceptions import UserError
+from odoo.tests import tagged
+
+from .common import MessengerCase
+
+
+@tagged("post_install", "-at_install")
+class TestGerman(MessengerCase):
+    """The addon speaks German once the language is installed: screens, menus and error messages."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env["res.lang"]._activate_lang("de_DE")
+        cls.env.ref("base.module_messenger_connector")._update_translations(["de_DE"], overwrite=True)
+        cls.env_de = cls.env(context=dict(cls.env.context, lang="de_DE"))
+
+    def test_labels_selection_values_and_menus(self):
+        fields = self.env_de["messenger.conversation"].fields_get(["state", "last_message_preview"])
+        self.assertEqual(fields["last_message_preview"]["string"], "Text der letzten Nachricht")
+        states = dict(fields["state"]["selection"])
+        self.assertEqual(states["answered"], "Beantwortet")
+        self.assertEqual(states["closed"], "Geschlossen")
+        self.assertEqual(self.env_de["messenger.message"].fields_get(["state"])["state"]["string"], "Status")
+        self.assertEqual(dict(self.env_de["messenger.message"].fields_get(["state"])["state"]["selection"])["queued"],
+                         "In Warteschlange")
+        self.assertEqual(self.env_de.ref("messenger_connector.menu_messenger_conversation").name, "Unterhaltungen")
+        self.assertEqual(self.env_de["ir.model"]._get("messenger.account").name, "Messenger-Konto")
+        # English stays English for a user who did not choose German.
+        self.assertEqual(self.env.ref("messenger_connector.menu_messenger_conversation").name, "Conversations")
+
+    def test_error_message_in_german(self):
+        conversation = self.env_de["messenger.conversation"].create({
+            "account_id": self.wa_account.id, "external_user_id": "4917012345678"})
+        with self.assertRaisesRegex(UserError, "^Schreiben Sie zuerst eine Nachricht\\.$"):
+            conversation.action_send_text("  ")
+        with self.assertRaisesRegex(UserError, "^Write a message first\\.$"):
+            conversation.with_context(lang="en_US").action_send_text("")
