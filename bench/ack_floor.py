@@ -17,7 +17,6 @@ import os
 import signal
 import socket
 import sys
-import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import psycopg2

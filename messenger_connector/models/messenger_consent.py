@@ -39,7 +39,7 @@ class MessengerConsent(models.Model):
     source = fields.Selection(SOURCES, required=True, readonly=True)
     evidence = fields.Text(readonly=True, help="The message received, or the wording the person agreed to.")
     reason = fields.Char(readonly=True, help="Why a person recorded this entry by hand.")
-    message_id = fields.Many2one("messenger.message", "Message", readonly=True, ondelete="set null")
+    message_id = fields.Many2one("messenger.message", readonly=True, ondelete="set null")
     user_id = fields.Many2one("res.users", "Recorded By", readonly=True, default=lambda self: self.env.user)
     recorded_at = fields.Datetime(required=True, readonly=True, default=fields.Datetime.now, index=True)
 

@@ -59,10 +59,10 @@ class MessengerConversation(models.Model):
     review_reason = fields.Char(readonly=True)
     blocked = fields.Boolean(
         readonly=True, tracking=True, help="The person blocked the bot: nothing can be sent.")
-    lead_id = fields.Many2one("crm.lead", "Lead", index="btree_not_null", ondelete="set null", tracking=True)
-    candidate_id = fields.Many2one("hr.candidate", "Candidate", index="btree_not_null", ondelete="set null",
+    lead_id = fields.Many2one("crm.lead", index="btree_not_null", ondelete="set null", tracking=True)
+    candidate_id = fields.Many2one("hr.candidate", index="btree_not_null", ondelete="set null",
                                    tracking=True)
-    applicant_id = fields.Many2one("hr.applicant", "Applicant", index="btree_not_null", ondelete="set null",
+    applicant_id = fields.Many2one("hr.applicant", index="btree_not_null", ondelete="set null",
                                    tracking=True)
     team_id = fields.Many2one("crm.team", "Sales Team", index="btree_not_null", ondelete="set null", tracking=True)
     routed = fields.Boolean(readonly=True, copy=False, help="The account's routing rules ran at the start.")
@@ -332,7 +332,7 @@ class MessengerConversation(models.Model):
             batch.leads[partner_id] = leads.browse(lead_ids)
         candidates = self._candidates(partners)
         for partner in partners:
-            batch.candidates[partner.id] = candidates.filtered(lambda c: c.partner_id == partner)
+            batch.candidates[partner.id] = candidates.filtered(lambda c: c.partner_id == partner)  # noqa: B023 - runs at once
 
     @api.model
     def _normalize_phone(self, phone, account):

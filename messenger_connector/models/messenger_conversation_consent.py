@@ -175,9 +175,9 @@ class MessengerConversation(models.Model):
         The one consent check of every path (public methods, wizards, retry, and the sender before the call).
         ``consent_notice``: the confirmation of an opt-out or opt-in, which an opt-out allows.
         """
-        super()._check_can_send(template=template, **kwargs)
+        result = super()._check_can_send(template=template, **kwargs)
         if consent_notice:
-            return
+            return result
         purpose = purpose or self.env.context.get("messenger_purpose") or "service"
         labels = dict(PURPOSES)
         latest = self.env["messenger.consent"]._latest(
@@ -200,6 +200,7 @@ class MessengerConversation(models.Model):
                 "The number %(phone)s of %(name)s is in Odoo's phone blacklist (SMS, marketing): no message "
                 "the business starts may go to it. A reply to a message the person just sent stays possible.",
                 phone=self.phone, name=self.name))
+        return result
 
     def _phone_blacklisted(self):
         """Whether the person's number is in Odoo's phone blacklist (where the identity has a number)."""

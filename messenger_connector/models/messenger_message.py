@@ -240,7 +240,7 @@ class MessengerMessage(models.Model):
         parents = first_messages()
         firsts = self.browse()
         for conversation in conversations.filtered(lambda c: c.id not in parents):
-            firsts |= self.filtered(lambda m: m.conversation_id == conversation)[:1]
+            firsts |= self.filtered(lambda m: m.conversation_id == conversation)[:1]  # noqa: B023 - runs at once
         for message in firsts:
             message._post_to_chatters_one()
         messages = self - firsts

@@ -134,7 +134,7 @@ class MessengerRetentionPolicy(models.Model):
     def _cron_apply(self):
         """Daily: every active policy, in batches, one audit entry per batch."""
         auto_commit = not getattr(threading.current_thread(), "testing", False)
-        for policy in self.search([]):
+        for policy in self.search([("active", "=", True)]):
             while True:
                 done = policy._apply()
                 if auto_commit:

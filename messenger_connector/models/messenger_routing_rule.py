@@ -46,7 +46,7 @@ class MessengerRoutingRule(models.Model):
     ], required=True, default="assign_user")
     team_id = fields.Many2one("crm.team", "Sales Team")
     job_id = fields.Many2one("hr.job", "Job Position")
-    user_id = fields.Many2one("res.users", "User", domain=[("share", "=", False)])
+    user_id = fields.Many2one("res.users", domain=[("share", "=", False)])
     reply_text = fields.Text(
         "Automatic Reply", help="Sent when the rule acts (required for 'Send an Automatic Reply').")
 

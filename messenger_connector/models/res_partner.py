@@ -12,7 +12,7 @@ class ResPartner(models.Model):
         groups="base.group_user")
 
     messenger_consent_ids = fields.One2many(
-        "messenger.consent", "partner_id", string="Messenger Consent", groups="base.group_user")
+        "messenger.consent", "partner_id", groups="base.group_user")
 
     @api.depends_context("uid")
     def _compute_messenger_conversation_count(self):

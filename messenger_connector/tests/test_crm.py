@@ -74,7 +74,7 @@ class TestCrm(MessengerCase):
 
     def compose(self, record, **values):
         action = record.action_messenger_send()
-        form = Form(self.env["messenger.compose"].with_context(action["context"]))
+        form = Form(self.env["messenger.compose"].with_context(**action["context"]))
         for key, value in values.items():
             setattr(form, key, value)
         return form.save()

@@ -155,7 +155,7 @@ class TestGroupProcessing(MessengerCase):
         self.assertEqual(sum("first" in body for body in bodies), 1, "nothing of the rolled back group is left")
 
     def test_media_message_keeps_its_place_among_grouped_texts(self):
-        conversation = self.start()
+        self.start()
         self.fake_wa.add_media("media-g1", b"%PDF-1.4 group", "application/pdf")
         self.store(self.wa_text("32470556677", "before", "wamid.GM1", name="Gina Group"))
         self.store(fakes.wa_payload(messages=[{

@@ -71,7 +71,7 @@ class TestRecruitment(MessengerCase):
         conversation = self.conversation(self.wa_account, "32470300303")
         self.assertEqual((conversation.candidate_id, conversation.applicant_id), (candidate, applicant))
         action = applicant.action_messenger_send()
-        wizard = self.env["messenger.compose"].with_context(action["context"]).create({"body": "Tuesday 10:00"})
+        wizard = self.env["messenger.compose"].with_context(**action["context"]).create({"body": "Tuesday 10:00"})
         self.assertEqual(wizard.conversation_id, conversation)
         wizard.action_send()
         self.send_queued()

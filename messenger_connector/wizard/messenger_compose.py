@@ -29,7 +29,7 @@ class MessengerCompose(models.TransientModel):
         default="service", help="A reply inside the window to a person who wrote is service; anything else "
                                 "needs the person's opt-in for its purpose.")
     record_consent = fields.Boolean(
-        "Record Consent", help="The person agreed to receive messages of this purpose (web form, phone call, "
+        help="The person agreed to receive messages of this purpose (web form, phone call, "
                                "contract...): an opt-in is recorded before sending.")
     consent_reason = fields.Char("How Consent Was Given")
     body = fields.Text("Message")
