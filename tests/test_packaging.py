@@ -3,6 +3,7 @@
 The wheel is built from the project root (pyproject.toml, whool) without network or build isolation, then
 installed with --no-deps into a throw-away virtual environment.
 """
+import importlib.util
 import os
 import pathlib
 import subprocess
@@ -27,17 +28,14 @@ def _odoo_home():
     home = os.environ.get("ODOO_HOME")
     if home:
         return pathlib.Path(home)
-    try:
-        import odoo  # noqa: PLC0415 - optional: only to locate an importable Odoo
-    except ImportError:
-        return None
-    return pathlib.Path(odoo.__file__).resolve().parents[1]
+    spec = importlib.util.find_spec("odoo")  # located, not imported
+    return pathlib.Path(spec.origin).resolve().parents[1] if spec and spec.origin else None
 
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
     try:
-        import whool  # noqa: F401, PLC0415 - the build backend, used without build isolation
+        import whool  # noqa: F401 - the build backend, used without build isolation
     except ImportError:
         pytest.fail("whool is missing: pip install -r requirements.txt (it builds the addon's wheel)")
     out = tmp_path_factory.mktemp("dist")
