@@ -1,5 +1,9 @@
+import polib
+
 from odoo.exceptions import UserError
-from odoo.tests import tagged
+from odoo.tests import common, tagged
+from odoo.tools.misc import file_path
+from odoo.tools.translate import TranslationModuleReader
 
 from .common import MessengerCase
 
@@ -36,3 +40,19 @@ class TestGerman(MessengerCase):
             conversation.action_send_text("  ")
         with self.assertRaisesRegex(UserError, "^Write a message first\\.$"):
             conversation.with_context(lang="en_US").action_send_text("")
+
+
+@tagged("post_install", "-at_install")
+class TestGermanComplete(common.TransactionCase):
+    """Every text of the addon (labels, help, menus, views, messages of the code) has its German translation."""
+
+    def test_every_term_has_a_german_translation(self):
+        reader = TranslationModuleReader(self.env.cr, modules=["messenger_connector"])
+        terms = {src for module, _type, _name, _res_id, src, _value, _comments in reader
+                 if module == "messenger_connector" and src}
+        self.assertGreater(len(terms), 100)
+        german = polib.pofile(file_path("messenger_connector/i18n/de.po"))
+        translated = {entry.msgid for entry in german.translated_entries()}
+        missing = sorted(terms - translated)
+        self.assertFalse(missing, "not translated in i18n/de.po (run tools/i18n_update.sh, then translate "
+                                  "the new entries):\n" + "\n".join(missing))
