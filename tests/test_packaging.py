@@ -67,6 +67,7 @@ def test_wheel_holds_the_addon_only(wheel):
         requires = [line for line in archive.read(metadata).decode().splitlines() if line.startswith("Requires")]
     assert ADDON_PREFIX + "__manifest__.py" in names
     assert ADDON_PREFIX + "providers/whatsapp.py" in names
+    assert ADDON_PREFIX + "i18n/de.po" in names
     outside = [n for n in names if not n.startswith(ADDON_PREFIX) and ".dist-info/" not in n]
     assert outside == [], "only the addon is shipped (no tests/, tools/, bench/ of the project)"
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
