@@ -12,7 +12,7 @@ class MessengerChatMixin(models.AbstractModel):
 
     messenger_conversation_count = fields.Integer("Chats", compute="_compute_messenger_conversation_count")
     messenger_consent_ids = fields.Many2many(
-        "messenger.consent", string="Messenger Consent", compute="_compute_messenger_consent_ids",
+        "messenger.consent", compute="_compute_messenger_consent_ids",
         help="The contact's consent entries that the current user may read.")
 
     def _messenger_domain(self):
@@ -35,7 +35,7 @@ class MessengerChatMixin(models.AbstractModel):
         entries = Consent.search([("partner_id", "in", partners.ids)]) \
             if partners and Consent.has_access("read") else Consent
         for record in self:
-            record.messenger_consent_ids = entries.filtered(lambda e: e.partner_id == record.partner_id)
+            record.messenger_consent_ids = entries.filtered(lambda e: e.partner_id == record.partner_id)  # noqa: B023 - runs at once
 
     def _messenger_phone(self):
         return self.partner_id.mobile or self.partner_id.phone

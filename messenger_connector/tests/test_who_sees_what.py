@@ -181,7 +181,7 @@ class TestWhoSeesWhat(MessengerCase):
         lead = self.env["crm.lead"].create({"name": "Nico's sofa", "partner_id": newcomer.id,
                                            "user_id": self.sales_a.id, "type": "opportunity"})
         action = lead.with_user(self.sales_a).action_messenger_send()
-        form = Form(self.env["messenger.compose"].with_user(self.sales_a).with_context(action["context"]))
+        form = Form(self.env["messenger.compose"].with_user(self.sales_a).with_context(**action["context"]))
         form.account_id = self.wa_account
         form.mode = "template"
         form.template_name = "hello"
@@ -195,7 +195,7 @@ class TestWhoSeesWhat(MessengerCase):
 
     def test_send_message_on_a_lead_whose_contact_chats_under_another_lead(self):
         action = self.lead_a.with_user(self.sales_a).action_messenger_send()
-        form = Form(self.env["messenger.compose"].with_user(self.sales_a).with_context(action["context"]))
+        form = Form(self.env["messenger.compose"].with_user(self.sales_a).with_context(**action["context"]))
         form.account_id = self.wa_account
         form.mode = "template"
         form.template_name = "hello"
