@@ -18,7 +18,7 @@ class MessengerLegalHoldLog(models.Model):
     message_id = fields.Many2one("messenger.message", readonly=True, ondelete="set null")
     company_id = fields.Many2one("res.company", readonly=True, default=lambda self: self.env.company)
 
-    def write(self, vals):
+    def write(self, vals):  # pylint: disable=method-required-super  # append-only: never written after creation
         raise UserError(_("The legal hold log is append-only."))
 
     @api.ondelete(at_uninstall=False)

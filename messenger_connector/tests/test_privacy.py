@@ -332,7 +332,7 @@ class TestLegalHold(MessengerCase):
         action = self.conv.with_user(self.user_manager).action_lift_legal_hold()
         self.assertEqual(action["res_model"], "messenger.legal.hold.change")
         wizard = self.env["messenger.legal.hold.change"].with_user(self.user_manager).with_context(
-            action["context"]).create({"reason": "Appeal withdrawn"})
+            **action["context"]).create({"reason": "Appeal withdrawn"})
         wizard.action_confirm()
         self.assertFalse(self.conv.legal_hold)
         self.assertEqual(self.env["messenger.legal.hold.log"].search([], order="id desc", limit=1).reason,

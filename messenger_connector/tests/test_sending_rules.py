@@ -399,7 +399,7 @@ class TestEverydayConsent(MessengerCase):
 
     def compose(self, user, record, **values):
         action = record.with_user(user).action_messenger_send()
-        form = Form(self.env["messenger.compose"].with_user(user).with_context(action["context"]))
+        form = Form(self.env["messenger.compose"].with_user(user).with_context(**action["context"]))
         for key, value in values.items():
             setattr(form, key, value)
         return form.save()

@@ -63,7 +63,7 @@ class TestTemplates(MessengerCase):
     def test_composer_lists_templates_with_their_parameters_and_the_chat_shows_what_was_sent(self):
         self.sync()
         action = self.conv.action_open_send_template()
-        form = Form(self.env["messenger.template.send"].with_user(self.user_agent).with_context(action["context"]))
+        form = Form(self.env["messenger.template.send"].with_user(self.user_agent).with_context(**action["context"]))
         form.template_id = self.template("order_update")
         self.assertEqual(len(form.param_ids), 3)
         for i, value in enumerate(["Tina", "S0042", "Friday"]):

@@ -34,11 +34,11 @@ class MessengerCompose(models.TransientModel):
     consent_reason = fields.Char("How Consent Was Given")
     body = fields.Text("Message")
     template_account_id = fields.Many2one(related="account_id", string="Account of the Templates")
-    template_id = fields.Many2one("messenger.template", "Template", domain=TEMPLATE_DOMAIN, help=TEMPLATE_HELP)
+    template_id = fields.Many2one("messenger.template", domain=TEMPLATE_DOMAIN, help=TEMPLATE_HELP)
     param_ids = fields.One2many("messenger.template.param", "compose_id", string="Parameters",
                                 compute="_compute_param_ids", store=True, readonly=False)
     preview = fields.Text(compute="_compute_preview", help="What the person receives.")
-    template_name = fields.Char("Template Name", compute="_compute_template_name", store=True, readonly=False)
+    template_name = fields.Char(compute="_compute_template_name", store=True, readonly=False)
     template_language = fields.Char("Language", compute="_compute_template_name", store=True, readonly=False)
     template_params = fields.Text("Parameters (one per line)",
                                   help="Without a synced template: one value per line.")

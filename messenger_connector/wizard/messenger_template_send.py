@@ -28,11 +28,11 @@ class MessengerTemplateSend(models.TransientModel):
 
     conversation_id = fields.Many2one("messenger.conversation", required=True, ondelete="cascade")
     template_account_id = fields.Many2one(related="conversation_id.account_id")
-    template_id = fields.Many2one("messenger.template", "Template", domain=TEMPLATE_DOMAIN, help=TEMPLATE_HELP)
+    template_id = fields.Many2one("messenger.template", domain=TEMPLATE_DOMAIN, help=TEMPLATE_HELP)
     param_ids = fields.One2many("messenger.template.param", "send_id", string="Parameters",
                                 compute="_compute_param_ids", store=True, readonly=False)
     preview = fields.Text(compute="_compute_preview", help="What the person receives.")
-    template_name = fields.Char("Template Name", compute="_compute_template_name", store=True, readonly=False,
+    template_name = fields.Char(compute="_compute_template_name", store=True, readonly=False,
                                 required=True, help="Name of the template approved by Meta.")
     language = fields.Char(compute="_compute_template_name", store=True, readonly=False, required=True,
                            help="Language code of the approved template, e.g. en_US.")
