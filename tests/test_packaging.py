@@ -71,6 +71,7 @@ def test_wheel_holds_the_addon_only(wheel):
     outside = [n for n in names if not n.startswith(ADDON_PREFIX) and ".dist-info/" not in n]
     assert outside == [], "only the addon is shipped (no tests/, tools/, bench/ of the project)"
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+    assert not [n for n in names if "fake" in n.lower()], "the local fake platforms are test tooling"
     assert ADDON_PREFIX + "pyproject.toml" not in names
     # Odoo 18 itself plus the addon's external_dependencies.
     assert "Requires-Dist: odoo==18.0.*" in requires

@@ -12,5 +12,6 @@ class CrmLead(models.Model):
         return self.mobile or self.phone or super()._messenger_phone()
 
     def _check_can_update_message_content(self, messages):
-        super()._check_can_update_message_content(messages)
+        result = super()._check_can_update_message_content(messages)
         self.env["messenger.message"]._check_chatter_copies_unchanged(messages)
+        return result

@@ -18,8 +18,9 @@ class HrApplicant(models.Model):
         return self.partner_phone or super()._messenger_phone()
 
     def _check_can_update_message_content(self, messages):
-        super()._check_can_update_message_content(messages)
+        result = super()._check_can_update_message_content(messages)
         self.env["messenger.message"]._check_chatter_copies_unchanged(messages)
+        return result
 
 
 class HrCandidate(models.Model):
@@ -33,5 +34,6 @@ class HrCandidate(models.Model):
         return self.partner_phone or super()._messenger_phone()
 
     def _check_can_update_message_content(self, messages):
-        super()._check_can_update_message_content(messages)
+        result = super()._check_can_update_message_content(messages)
         self.env["messenger.message"]._check_chatter_copies_unchanged(messages)
+        return result

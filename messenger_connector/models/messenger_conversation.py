@@ -793,8 +793,9 @@ class MessengerConversation(models.Model):
 
     def _check_can_update_message_content(self, messages):
         # the posts of the chat are what was sent and received: kept as they are (notes stay editable)
-        super()._check_can_update_message_content(messages)
+        result = super()._check_can_update_message_content(messages)
         self.env["messenger.message"]._check_chatter_copies_unchanged(messages)
+        return result
 
     def _is_reply_post(self, values):
         """Whether message_post ``values`` are a user's comment to the person (not a note, not a notification)."""

@@ -8,7 +8,7 @@ from odoo import fields
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user, tagged
 
-from .common import TG_TOKEN, WA_PHONE_ID, MessengerCase, fakes
+from .common import WA_PHONE_ID, MessengerCase, fakes
 
 WORDS = "zebra-quartz secret"
 NAME = "Quentin Quasar"
