@@ -1,6 +1,9 @@
 import json
 import threading
+from datetime import datetime
 from unittest.mock import patch
+
+from freezegun import freeze_time
 
 from odoo.tests import HttpCase, tagged
 
@@ -135,6 +138,26 @@ class TestWebhook(MessengerCase, HttpCase):
             self.assertEqual(self.post_wa(payload).status_code, 200)
         self.assertEqual([call.args[0] for call in trigger.call_args_list], [cron])
         self.assertTrue(self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)]))
+
+    def test_deliveries_of_one_second_share_one_wake_up(self):
+        """Each wake-up costs a new database connection: within one second the first delivery wakes the cron
+        now, the second adds a trigger one second later (no wake-up, but it outlives a run already started),
+        and later ones add nothing; the next second starts over."""
+        IrCron = type(self.env["ir.cron"])
+        cron = self.env.ref("messenger_connector.ir_cron_process_events")
+        self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)]).unlink()
+        with patch.object(IrCron, "_trigger", autospec=True, side_effect=IrCron._trigger) as trigger:
+            with freeze_time("2026-12-02 10:00:00.200"):
+                for n in range(3):
+                    self.assertEqual(self.post_wa(self.wa_text("32470000905", f"m{n}", f"wamid.SEC{n}")).status_code,
+                                     200)
+            with freeze_time("2026-12-02 10:00:05.100"):
+                self.assertEqual(self.post_wa(self.wa_text("32470000905", "m3", "wamid.SEC3")).status_code, 200)
+        at = [call.args[1] if len(call.args) > 1 else None for call in trigger.call_args_list]
+        self.assertEqual(at, [None, datetime(2026, 12, 2, 10, 0, 1), None])
+        self.assertEqual(self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)]).mapped("call_at"),
+                         [datetime(2026, 12, 2, 10, 0, 0), datetime(2026, 12, 2, 10, 0, 1),
+                          datetime(2026, 12, 2, 10, 0, 5)])
 
     def test_logs_never_carry_tokens_or_webhook_keys(self):
         """The addon's log lines, and urllib3's debug lines of its platform calls (which name the Telegram bot
