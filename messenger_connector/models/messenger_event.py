@@ -272,22 +272,19 @@ class MessengerEvent(models.Model):
 
     def _trigger_processing(self):
         """Make the processing cron run as soon as possible: Odoo wakes the cron workers once this transaction
-        committed. A trigger created while the cron runs survives that run (the cron only deletes triggers
-        older than its start), so a new event never waits for the cron's interval.
+        committed. A run lasts at least a second and takes what arrives meanwhile, so an event stored while
+        the cron runs is not lost with the triggers that run deletes (those older than its start).
 
-        Odoo's wake-up opens a new connection to the server's ``postgres`` database each time, which cost more
-        than storing the delivery itself: one wake-up per second is enough. When a trigger of this second
-        exists, its wake-up is on its way, and a trigger one second later (due later, so Odoo sends no wake-up
-        for it) outlives every run already started, so that another run follows; when that later trigger
-        exists too, there is nothing to add."""
+        Odoo's wake-up opens a new connection to the server's ``postgres`` database each time, which costs more
+        than storing the delivery itself: one wake-up per second is enough. A trigger due this second and
+        created now (not one planned earlier, which came without a wake-up) means the cron workers have been,
+        or are about to be, woken for this second's deliveries."""
         # sudo: the webhook runs as nobody; a trigger row only asks the cron to run now. The id by its cached
         # xmlid (env.ref would also check that the record exists: a query on every delivery).
         cron_id = self.env["ir.model.data"]._xmlid_to_res_id("messenger_connector.ir_cron_process_events")
-        cron = self.env["ir.cron"].sudo().browse(cron_id)
         now = fields.Datetime.now()
-        latest = self.env["ir.cron.trigger"].sudo().search(
-            [("cron_id", "=", cron_id), ("call_at", ">=", now)], order="call_at desc", limit=1)
-        if not latest:
-            cron._trigger()
-        elif latest.call_at <= now:
-            cron._trigger(now + datetime.timedelta(seconds=1))
+        woken = self.env["ir.cron.trigger"].sudo().search_count([
+            ("cron_id", "=", cron_id), ("call_at", "=", now),
+            ("create_date", ">=", now - datetime.timedelta(seconds=1))], limit=1)
+        if not woken:
+            self.env["ir.cron"].sudo().browse(cron_id)._trigger()

@@ -140,24 +140,31 @@ class TestWebhook(MessengerCase, HttpCase):
         self.assertTrue(self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)]))
 
     def test_deliveries_of_one_second_share_one_wake_up(self):
-        """Each wake-up costs a new database connection: within one second the first delivery wakes the cron
-        now, the second adds a trigger one second later (no wake-up, but it outlives a run already started),
-        and later ones add nothing; the next second starts over."""
+        """Each wake-up costs a new database connection: within one second the first delivery wakes the cron,
+        the others find its trigger; the next second wakes it again, and a trigger planned for this second
+        earlier (which came without a wake-up) does not count."""
         IrCron = type(self.env["ir.cron"])
         cron = self.env.ref("messenger_connector.ir_cron_process_events")
-        self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)]).unlink()
+        Trigger = self.env["ir.cron.trigger"]
+        Trigger.search([("cron_id", "=", cron.id)]).unlink()
+        planned = Trigger.create({"cron_id": cron.id, "call_at": datetime(2026, 12, 2, 10, 0, 5)})
+        planned.flush_recordset()
+        self.env.cr.execute("UPDATE ir_cron_trigger SET create_date = %s WHERE id = %s",
+                            [datetime(2026, 12, 2, 9, 0, 0), planned.id])
+        planned.invalidate_recordset()
         with patch.object(IrCron, "_trigger", autospec=True, side_effect=IrCron._trigger) as trigger:
             with freeze_time("2026-12-02 10:00:00.200"):
                 for n in range(3):
                     self.assertEqual(self.post_wa(self.wa_text("32470000905", f"m{n}", f"wamid.SEC{n}")).status_code,
                                      200)
-            with freeze_time("2026-12-02 10:00:05.100"):
+            with freeze_time("2026-12-02 10:00:01.100"):
                 self.assertEqual(self.post_wa(self.wa_text("32470000905", "m3", "wamid.SEC3")).status_code, 200)
-        at = [call.args[1] if len(call.args) > 1 else None for call in trigger.call_args_list]
-        self.assertEqual(at, [None, datetime(2026, 12, 2, 10, 0, 1), None])
-        self.assertEqual(self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)]).mapped("call_at"),
+            with freeze_time("2026-12-02 10:00:05.100"):
+                self.assertEqual(self.post_wa(self.wa_text("32470000905", "m4", "wamid.SEC4")).status_code, 200)
+        self.assertEqual(len(trigger.call_args_list), 3, "one wake-up per second, the planned trigger not counted")
+        self.assertEqual(sorted(Trigger.search([("cron_id", "=", cron.id)]).mapped("call_at")),
                          [datetime(2026, 12, 2, 10, 0, 0), datetime(2026, 12, 2, 10, 0, 1),
-                          datetime(2026, 12, 2, 10, 0, 5)])
+                          datetime(2026, 12, 2, 10, 0, 5), datetime(2026, 12, 2, 10, 0, 5)])
 
     def test_logs_never_carry_tokens_or_webhook_keys(self):
         """The addon's log lines, and urllib3's debug lines of its platform calls (which name the Telegram bot
