@@ -424,18 +424,25 @@ def test_send_as_customer_reaches_the_chat(server, tmp_path):
         assert text.stdout.startswith("200 delivered")
         media = send("This one", "--media", str(photo))
         assert media.returncode == 0, media.stderr
-        deadline = time.monotonic() + 30
-        rows = []
-        while time.monotonic() < deadline:
-            rows = _psql(server.db, """SELECT content_type, body, media_state FROM messenger_message
-                                       WHERE account_id = %s ORDER BY id""", [account_id])
-            if len(rows) == 2 and rows[1][2] == "done":
-                break
-            time.sleep(0.3)
+        rows = _messages_once_media_done(server, account_id)
         assert [r[:2] for r in rows] == [("text", "Is the oak table in stock?"), ("image", "This one")], rows
         assert rows[1][2] == "done", "the photo was downloaded from the fake platform"
         wrong = send("refused", "--webhook-key", "k" * 43, "--secret", "nope")
         assert wrong.returncode == 1 and wrong.stdout.startswith("404 refused")
+
+
+def _messages_once_media_done(server, account_id, timeout=30):
+    """(content type, body, media state) of the account's messages, once two are stored and the second's media
+    is downloaded (or the time is up)."""
+    deadline = time.monotonic() + timeout
+    rows = []
+    while time.monotonic() < deadline:
+        rows = _psql(server.db, """SELECT content_type, body, media_state FROM messenger_message
+                                   WHERE account_id = %s ORDER BY id""", [account_id])
+        if len(rows) == 2 and rows[1][2] == "done":
+            break
+        time.sleep(0.3)
+    return rows
 
 
 def test_send_as_customer_on_telegram(server, tmp_path):
@@ -453,13 +460,6 @@ def test_send_as_customer_on_telegram(server, tmp_path):
         command[4] = "My CV"
         sent = subprocess.run(command + ["--media", str(cv)], capture_output=True, text=True, timeout=60)
         assert sent.returncode == 0, sent.stderr
-        deadline = time.monotonic() + 30
-        rows = []
-        while time.monotonic() < deadline:
-            rows = _psql(server.db, """SELECT content_type, body, media_state FROM messenger_message
-                                       WHERE account_id = %s ORDER BY id""", [account_id])
-            if len(rows) == 2 and rows[1][2] == "done":
-                break
-            time.sleep(0.3)
+        rows = _messages_once_media_done(server, account_id)
         assert [r[:2] for r in rows] == [("text", "/start JOB-3"), ("document", "My CV")], rows
         assert rows[1][2] == "done", "the file was downloaded from the fake platform"
