@@ -3,9 +3,9 @@
 ``get_provider(name, config)`` gives the :class:`Provider` of a configured account.
 """
 from .base import (
-    AUDIO, BLOCK, BUTTON, CALLBACK, DOCUMENT, IMAGE, LOCATION, MESSAGE, OPT_IN, OPT_OUT, OTHER, PERMANENT,
+    AUDIO, BLOCK, BUTTON, CALLBACK, DOCUMENT, ECHO, IMAGE, LOCATION, MESSAGE, OPT_IN, OPT_OUT, OTHER, PERMANENT,
     REFUSED_BLOCK, RETRYABLE, STATUS, STICKER, TEXT, UNBLOCK, UNKNOWN, VIDEO, WINDOW_CLOSED, AuthError, DownloadedMedia,
-    Event, Location, MalformedError, Media, Provider, ProviderError, SendResult, WebhookError,
+    Event, Location, MalformedError, Media, Profile, Provider, ProviderError, ReplyTerms, SendResult, WebhookError,
 )
 from .telegram import TelegramProvider
 from .whatsapp import WhatsAppProvider
@@ -14,6 +14,12 @@ PROVIDERS = {
     WhatsAppProvider.name: WhatsAppProvider,
     TelegramProvider.name: TelegramProvider,
 }
+
+
+def register_provider(provider_class):
+    """Add a platform to the provider layer (its module calls this, or a test for a platform of its own)."""
+    PROVIDERS[provider_class.name] = provider_class
+    return provider_class
 
 
 def get_provider(name, config):
@@ -26,11 +32,11 @@ def get_provider(name, config):
 
 
 __all__ = [
-    "PROVIDERS", "get_provider", "TelegramProvider", "WhatsAppProvider",
+    "PROVIDERS", "get_provider", "register_provider", "TelegramProvider", "WhatsAppProvider",
     # base
     "WebhookError", "AuthError", "MalformedError", "ProviderError", "RETRYABLE", "WINDOW_CLOSED", "PERMANENT",
     "REFUSED_BLOCK",
-    "MESSAGE", "STATUS", "OPT_OUT", "OPT_IN", "BLOCK", "UNBLOCK", "UNKNOWN",
+    "MESSAGE", "ECHO", "STATUS", "OPT_OUT", "OPT_IN", "BLOCK", "UNBLOCK", "UNKNOWN",
     "TEXT", "IMAGE", "DOCUMENT", "AUDIO", "VIDEO", "STICKER", "LOCATION", "BUTTON", "CALLBACK", "OTHER",
-    "Media", "Location", "Event", "SendResult", "DownloadedMedia", "Provider",
+    "Media", "Location", "Event", "SendResult", "DownloadedMedia", "Provider", "Profile", "ReplyTerms",
 ]

@@ -79,6 +79,9 @@ OPT_OUT = "opt_out"          # WhatsApp marketing "stop", later WeChat unsubscri
 OPT_IN = "opt_in"            # WhatsApp marketing "resume"
 BLOCK = "block"              # Telegram: user blocked the bot (my_chat_member kicked)
 UNBLOCK = "unblock"          # Telegram: user unblocked the bot (my_chat_member member)
+ECHO = "echo"                # a message our own account sent, as the platform echoes it back (Meta ``is_echo``,
+                             # X events whose sender is us): ours from Odoo are known by external_id; one a
+                             # colleague typed in the platform's own app is stored as outbound, once
 UNKNOWN = "unknown"          # anything else: kept (raw) so nothing is dropped
 
 # Event.content_type for MESSAGE events
@@ -133,7 +136,33 @@ class Event:
     callback_query_id: str = None       # Telegram callback query to answer
     raw: dict = None                    # the platform's own object for this event (always set)
     account_ref: str = None             # our side of the event as the platform names it (WhatsApp
-                                        # metadata.phone_number_id): one app's webhook may carry several numbers
+                                        # metadata.phone_number_id, Meta page id): one app's webhook may carry
+                                        # several numbers or pages
+    watermark: datetime.datetime = None  # STATUS without external_id: every message we sent to the person up
+                                        # to this time (aware UTC) reached ``status`` (Meta delivery/read)
+    referral: str = None                # a click-to-chat reference the platform passes (Meta ``ref``, a
+                                        # WeChat QR scene): "JOB-<id>" starts an application
+
+
+@dataclasses.dataclass
+class ReplyTerms:
+    """Whether a free-form (non-template) message may go now, and how (see Provider.reply_terms)."""
+
+    allowed: bool
+    tag: str = None                      # what the send must carry to go (Meta ``HUMAN_AGENT``), else None
+    closes_at: datetime.datetime = None  # when the current permission ends (aware UTC); None: no window
+    window_hours: int = None             # the length of the window that applies (for messages to people)
+
+
+@dataclasses.dataclass
+class Profile:
+    """What the platform tells about a person (Provider.fetch_profile); every field optional."""
+
+    name: str = None
+    picture_url: str = None
+    language: str = None
+    username: str = None
+    union_id: str = None                 # one person across accounts of the same owner (WeChat UnionID)
 
 
 @dataclasses.dataclass
@@ -175,11 +204,43 @@ class Provider:
     has_templates = False
     #: whether the business may write first to a phone number (``address_for_phone`` gives the address)
     starts_by_phone = False
+    #: hours after the standard window during which a human agent's reply may still go with ``human_tag``
+    #: (Meta's HUMAN_AGENT, when the account has the permission: config ``human_agent``); None: none
+    human_window_hours = None
+    human_tag = None
+    #: what a person's address on the platform is, for people reading the conversation: "phone", "chat_id",
+    #: "psid", "igsid", "user_id", "openid"
+    address_kind = None
+    #: whether the account answers a GET verification with a token typed in the platform's dashboard
+    has_verify_token = False
+    #: whether ``register_webhook`` sets the webhook through the API (else it is set in the platform's dashboard)
+    registers_webhook = False
+    #: who a message typed in the platform's own app appears to come from ("Meta", "X")
+    echo_author = None
+    #: config keys that hold secrets: never logged, never shown
+    secret_keys = ()
 
     @classmethod
     def address_for_phone(cls, phone):
         """The platform address of a person known only by an E.164 number, or None where a business cannot
         write first to a number (a bot waits for the person to write)."""
+
+    def reply_terms(self, last_inbound_at, now, human=True):
+        """Whether a free-form message to a person who last wrote at ``last_inbound_at`` may go at ``now``
+        (both aware UTC, ``last_inbound_at`` None when they never wrote); ``human``: typed by an agent (not an
+        automatic reply). The platform's window rules in one place; a ReplyTerms."""
+        if not self.window_hours:
+            return ReplyTerms(True)
+        if last_inbound_at is None:
+            return ReplyTerms(False, window_hours=self.window_hours)
+        closes_at = last_inbound_at + datetime.timedelta(hours=self.window_hours)
+        if now < closes_at:
+            return ReplyTerms(True, closes_at=closes_at, window_hours=self.window_hours)
+        if human and self.human_window_hours and self.config.get("human_agent"):
+            extended = last_inbound_at + datetime.timedelta(hours=self.human_window_hours)
+            if now < extended:
+                return ReplyTerms(True, tag=self.human_tag, closes_at=extended, window_hours=self.human_window_hours)
+        return ReplyTerms(False, closes_at=closes_at, window_hours=self.window_hours)
 
     def __init__(self, config):
         self.config = dict(config or {})
@@ -204,10 +265,11 @@ class Provider:
         raise NotImplementedError
 
     # outbound (network; raise ProviderError)
-    def send_text(self, to, text, reply_to=None):
+    # ``tag``: what ReplyTerms.tag asked for (None inside the standard window)
+    def send_text(self, to, text, reply_to=None, tag=None):
         raise NotImplementedError
 
-    def send_document(self, to, content, filename, mime_type, caption=None):
+    def send_document(self, to, content, filename, mime_type, caption=None, tag=None):
         raise NotImplementedError
 
     def send_template(self, to, name, language, params=None):
@@ -230,4 +292,9 @@ class Provider:
 
     def answer_callback(self, callback_query_id, text=None):
         """Acknowledge a button press where the platform needs it (Telegram)."""
+        return None
+
+    def fetch_profile(self, external_user_id):
+        """The person's Profile as the platform gives it, or None where it gives none; raise ProviderError.
+        Called after the message is stored: a failure never holds a message back."""
         return None

@@ -48,6 +48,8 @@ class TelegramProvider(_http.HttpProvider):
     window_hours = None
     rate_limit = 30  # PROVIDERS.md: ~30 msg/s bulk per bot
     secret_keys = ("bot_token", "secret_token")
+    address_kind = "chat_id"
+    registers_webhook = True
     max_media_bytes = 20 * _http.MEGABYTE
 
     # --- webhook side -------------------------------------------------------------------------------
@@ -77,7 +79,7 @@ class TelegramProvider(_http.HttpProvider):
 
     # --- outbound -----------------------------------------------------------------------------------
 
-    def send_text(self, to, text, reply_to=None):
+    def send_text(self, to, text, reply_to=None, tag=None):
         _http.check_length(text, MAX_TEXT, "the text")
         payload = {"chat_id": _chat_id(to), "text": text}
         reply_id = _message_id(reply_to)
@@ -85,7 +87,7 @@ class TelegramProvider(_http.HttpProvider):
             payload["reply_parameters"] = {"message_id": reply_id, "allow_sending_without_reply": True}
         return _send_result(self._call("sendMessage", json=payload))
 
-    def send_document(self, to, content, filename, mime_type, caption=None):
+    def send_document(self, to, content, filename, mime_type, caption=None, tag=None):
         _http.check_length(caption, MAX_CAPTION, "the caption")
         _http.check_size(content, MAX_DOCUMENT, "the document")
         data = {"chat_id": str(to)}

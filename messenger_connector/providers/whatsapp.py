@@ -56,6 +56,8 @@ class WhatsAppProvider(_http.HttpProvider):
     has_receipts = True
     has_templates = True
     starts_by_phone = True
+    address_kind = "phone"
+    has_verify_token = True
     secret_keys = ("access_token", "app_secret", "verify_token")
     max_media_bytes = 100 * _http.MEGABYTE
 
@@ -111,11 +113,11 @@ class WhatsAppProvider(_http.HttpProvider):
 
     # --- outbound -----------------------------------------------------------------------------------
 
-    def send_text(self, to, text, reply_to=None):
+    def send_text(self, to, text, reply_to=None, tag=None):
         _http.check_length(text, MAX_TEXT, "the text")
         return self._send(to, "text", {"preview_url": False, "body": text}, reply_to=reply_to)
 
-    def send_document(self, to, content, filename, mime_type, caption=None):
+    def send_document(self, to, content, filename, mime_type, caption=None, tag=None):
         _http.check_length(caption, MAX_CAPTION, "the caption")
         _http.check_size(content, MAX_DOCUMENT, "the document")
         upload = self.http.json(
