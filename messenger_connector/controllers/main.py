@@ -43,7 +43,8 @@ def receive_delivery(env, webhook_key, headers, args, read_body):
 
     ``read_body(limit)`` returns the raw body or raises RequestEntityTooLarge / LengthRequired.
     Raises NotFound (unknown key), RequestEntityTooLarge, Forbidden (bad signature) or BadRequest (malformed);
-    nothing is stored then. The caller commits, then answers 200.
+    nothing is stored then. The caller commits, then answers 200 with the provider's acknowledgement,
+    which is returned.
     """
     account_id, company_id, provider = webhook_route(env, webhook_key)
     body = read_body(provider.max_body_size)
@@ -66,6 +67,7 @@ def receive_delivery(env, webhook_key, headers, args, read_body):
     Event = env["messenger.event"].sudo()
     if Event._store(env["messenger.account"].browse(account_id), key, text, company_id=company_id):
         Event._trigger_processing()
+    return provider.acknowledgement
 
 
 def read_bounded(httprequest, limit):
@@ -114,7 +116,7 @@ class MessengerWebhook(http.Controller):
         except WebhookError as error:
             _logger.info("Messenger webhook handshake refused: %s", error)
             raise Forbidden() from None
-        return request.make_response(answer, headers=[("Content-Type", "text/plain")])
+        return request.make_response(answer, headers=[("Content-Type", provider.handshake_content_type)])
 
     @http.route("/messenger/webhook/<string:webhook_key>", type="http", auth="none", methods=["POST"],
                 csrf=False, save_session=False, max_content_length=MAX_BODY_SIZE, readonly=False)
@@ -128,8 +130,8 @@ class MessengerWebhook(http.Controller):
         self._check_db()
         httprequest = request.httprequest
         try:
-            receive_delivery(request.env, webhook_key, httprequest.headers, httprequest.args,
-                             lambda limit: read_bounded(httprequest, limit))
+            acknowledgement = receive_delivery(request.env, webhook_key, httprequest.headers, httprequest.args,
+                                               lambda limit: read_bounded(httprequest, limit))
             # committed here, where a lost connection can still be answered 503 (after the route, Odoo answers 500)
             request.env.cr.commit()
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as error:
@@ -138,4 +140,4 @@ class MessengerWebhook(http.Controller):
             # the database went away: nothing was stored, the platform must retry later
             _logger.warning("Messenger webhook: database %s unavailable (%s)", request.db, error)
             raise ServiceUnavailable() from None
-        return request.make_response("OK", headers=[("Content-Type", "text/plain")])
+        return request.make_response(acknowledgement, headers=[("Content-Type", "text/plain")])

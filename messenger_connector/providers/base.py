@@ -219,6 +219,10 @@ class Provider:
     echo_author = None
     #: config keys that hold secrets: never logged, never shown
     secret_keys = ()
+    #: content type of the GET handshake's answer (X answers its CRC in JSON)
+    handshake_content_type = "text/plain"
+    #: the body of the 200 that acknowledges a stored delivery (WeChat expects "success")
+    acknowledgement = "OK"
 
     @classmethod
     def address_for_phone(cls, phone):
