@@ -25,6 +25,9 @@
         "views/messenger_template_views.xml",
         "views/res_config_settings_views.xml",
         "views/messenger_menus.xml",
+        # platforms: each one's part of the account form
+        "views/messenger_account_whatsapp_views.xml",
+        "views/messenger_account_telegram_views.xml",
     ],
     "demo": [
         "demo/messenger_demo.xml",

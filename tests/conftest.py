@@ -12,6 +12,9 @@ from messenger_fakes.provider_layer import import_providers  # noqa: E402
 import_providers()
 from messenger_connector.providers import TelegramProvider, WhatsAppProvider  # noqa: E402
 
+# Odoo modules used by the Odoo suite only (scripts/test installs them): not pure tests
+collect_ignore = ["odoo_addons"]
+
 APP_SECRET = "test-app-secret"
 VERIFY_TOKEN = "test-verify-token"
 SECRET_TOKEN = "test-secret-token"

@@ -19,3 +19,6 @@ from . import messenger_chat_mixin
 from . import crm_lead
 from . import hr_applicant
 from . import hr_job
+# platforms: each adds its value of messenger.account.provider, its credentials and its hooks
+from . import messenger_account_whatsapp
+from . import messenger_account_telegram

@@ -34,7 +34,8 @@ class HrJob(models.Model):
             links = job.id and job._messenger_apply_links() or []
             if not links:
                 job.messenger_apply_html = Markup("<p class='text-muted'>%s</p>") % _(
-                    "No account has a public WhatsApp number or a Telegram bot username yet.")
+                    "No account has click-to-chat details yet (%s).",
+                    ", ".join(self.env["messenger.account"]._chat_link_hint()))
                 continue
             cells = Markup("").join(
                 Markup("<div class='d-inline-block text-center me-4 mb-2'>"

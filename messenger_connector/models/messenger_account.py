@@ -1,7 +1,5 @@
 import secrets
 
-from werkzeug.urls import url_encode
-
 from odoo import _, api, fields, models, tools
 from odoo.exceptions import AccessError, UserError
 
@@ -23,10 +21,8 @@ class MessengerAccount(models.Model):
     name = fields.Char(required=True)
     sequence = fields.Integer(default=10)
     active = fields.Boolean(default=True)
-    provider = fields.Selection(
-        [("whatsapp", "WhatsApp Business"), ("telegram", "Telegram")],
-        required=True, default="whatsapp",
-    )
+    # each platform adds its value (selection_add) in its own model file
+    provider = fields.Selection([], string="Platform", required=True)
     company_id = fields.Many2one(
         "res.company", required=True, index=True, default=lambda self: self.env.company,
     )
@@ -53,32 +49,12 @@ class MessengerAccount(models.Model):
     )
     rate_limit = fields.Integer(
         "Sends per Second", help="How fast the sender may send for this account. 0: the platform's default "
-                                 "(WhatsApp 80 per phone number, Telegram 30 per bot).")
+                                 "(for example WhatsApp 80 per phone number, Telegram 30 per bot).")
     retry_delay = fields.Integer(
         "First Retry Delay (s)", default=30,
         help="Delay before the first retry; it doubles at each attempt (the platform's retry-after "
              "is honoured when it asks for longer).",
     )
-    # WhatsApp Cloud API
-    wa_phone_number_id = fields.Char("Phone Number ID", groups=MANAGER)
-    wa_access_token = fields.Char("Access Token", groups=MANAGER, copy=False)
-    wa_app_secret = fields.Char("App Secret", groups=MANAGER, copy=False)
-    wa_verify_token = fields.Char(
-        "Verify Token", groups=MANAGER, copy=False, default=_new_token,
-        help="Paste this into Meta's webhook configuration together with the webhook URL.",
-    )
-    wa_api_version = fields.Char("Graph API Version", default="v21.0")
-    # Telegram Bot API
-    tg_bot_token = fields.Char("Bot Token", groups=MANAGER, copy=False)
-    tg_secret_token = fields.Char(
-        "Webhook Secret", groups=MANAGER, copy=False,
-        default=lambda self: secrets.token_hex(32),
-        help="Sent by Telegram with every update; set automatically by 'Register webhook'.",
-    )
-    tg_bot_username = fields.Char("Bot Username", help="Filled by 'Test connection'.")
-    wa_display_phone = fields.Char(
-        "Public Number", help="The WhatsApp number customers write to, in international form (+32 470 12 34 56); "
-                              "used for click-to-chat links.")
     opt_out_confirmation = fields.Text(
         translate=True,
         default=lambda self: self.env._("You will not receive any more messages from us. Send START to subscribe "
@@ -99,7 +75,14 @@ class MessengerAccount(models.Model):
     received_count = fields.Integer("Received", compute="_compute_statistics")
     delivered_ratio = fields.Float("Delivered (%)", compute="_compute_statistics")
     read_ratio = fields.Float("Read (%)", compute="_compute_statistics")
-    window_hours = fields.Integer(compute="_compute_window_hours")
+    # what the platform can do, as its provider says: the views show fields by these, never by platform name
+    window_hours = fields.Integer(compute="_compute_capabilities")
+    has_window = fields.Boolean("Reply Window", compute="_compute_capabilities")
+    has_templates = fields.Boolean("Template Messages", compute="_compute_capabilities")
+    has_receipts = fields.Boolean("Delivery Receipts", compute="_compute_capabilities")
+    starts_by_phone = fields.Boolean("Writes First by Number", compute="_compute_capabilities")
+    registers_webhook = fields.Boolean("Registers Its Webhook", compute="_compute_capabilities")
+    has_verify_token = fields.Boolean("Verify Token", compute="_compute_capabilities")
 
     _sql_constraints = [
         ("webhook_key_unique", "UNIQUE(webhook_key)", "The webhook key must be unique."),
@@ -124,9 +107,19 @@ class MessengerAccount(models.Model):
             account.webhook_url = f"{base_url.rstrip('/')}/messenger/webhook/{account.webhook_key}"
 
     @api.depends("provider")
-    def _compute_window_hours(self):
+    def _compute_capabilities(self):
         for account in self:
-            account.window_hours = account.provider and PROVIDERS[account.provider].window_hours or 0
+            provider = account._provider_class()
+            account.window_hours = provider and provider.window_hours or 0
+            account.has_window = bool(account.window_hours)
+            for capability in ("has_templates", "has_receipts", "starts_by_phone", "registers_webhook",
+                               "has_verify_token"):
+                account[capability] = bool(provider and getattr(provider, capability))
+
+    def _provider_class(self):
+        """The provider class of this account's platform (its capabilities), or None when none is set."""
+        self.ensure_one()
+        return PROVIDERS.get(self.provider)
 
     def _compute_statistics(self):
         Message = self.env["messenger.message"]
@@ -189,37 +182,17 @@ class MessengerAccount(models.Model):
             return account.id, account.company_id.id, account.provider, account._provider_config()
 
     def _provider_config(self):
+        """The configuration of this account's provider client: each platform's model file adds its credentials
+        (``super()``, then its keys when ``provider`` is its own)."""
         self.ensure_one()
-        account = self.sudo()
-        config = {"base_url": account.api_base_url}
-        if account.provider == "whatsapp":
-            config.update(
-                phone_number_id=account.wa_phone_number_id,
-                access_token=account.wa_access_token,
-                app_secret=account.wa_app_secret,
-                verify_token=account.wa_verify_token,
-                api_version=account.wa_api_version or "v21.0",
-            )
-        elif account.provider == "telegram":
-            config.update(bot_token=account.tg_bot_token, secret_token=account.tg_secret_token)
-        return config
+        return {"base_url": self.sudo().api_base_url}
 
     def _route_to(self, account_ref):
-        """The account an event of this account's webhook belongs to.
-
-        One Meta app has one webhook URL for all its numbers, so the delivery received on this account's URL
-        may concern another number of the same app: that account if it is configured here with the same app
-        secret (the signature proved the app), else nothing (the event stays on record, unapplied).
-        """
+        """The account an event of this account's webhook belongs to (``account_ref``: our side of the event as
+        the platform names it, Event.account_ref); this account by default. A platform whose one webhook serves
+        several of our numbers or pages overrides it."""
         self.ensure_one()
-        account = self.sudo()
-        if not account_ref or self.provider != "whatsapp" or account_ref == account.wa_phone_number_id:
-            return self
-        # sudo: the credentials decide the routing; only the matching account is returned
-        sibling = self.sudo().search([
-            ("provider", "=", "whatsapp"), ("wa_phone_number_id", "=", account_ref),
-            ("wa_app_secret", "=", account.wa_app_secret), ("id", "!=", self.id)], limit=1)
-        return sibling.with_env(self.env)
+        return self
 
     # ------------------------------------------------------------------
     # Actions
@@ -240,22 +213,29 @@ class MessengerAccount(models.Model):
             description = self._get_provider().test_connection()
         except ProviderError as error:
             raise UserError(_("The connection test failed: %(reason)s", reason=error.message)) from None
-        if self.provider == "telegram" and description and description.startswith("@"):
-            self.tg_bot_username = description[1:]
+        self._connection_tested(description)
         return self._notify(_("Connection works: %s", description), "success")
+
+    def _connection_tested(self, description):
+        """What a platform learns from a successful connection test (``description``: the provider's answer)."""
 
     def action_register_webhook(self):
         self.ensure_one()
         self._check_manager()
-        if self.provider != "telegram":
-            raise UserError(_("Register the webhook URL and verify token in Meta's App Dashboard."))
-        if not self.sudo().tg_secret_token:
-            self.sudo().tg_secret_token = secrets.token_hex(32)
+        if not self.registers_webhook:
+            raise UserError(_("Register the webhook URL shown here in the platform's own dashboard."))
         try:
-            self._get_provider().register_webhook(self.webhook_url, self.sudo().tg_secret_token)
+            self._get_provider().register_webhook(self.webhook_url, self._webhook_secret())
         except ProviderError as error:
-            raise UserError(_("Telegram refused the webhook: %(reason)s", reason=error.message)) from None
-        return self._notify(_("Telegram now sends this bot's updates to %s", self.webhook_url), "success")
+            raise UserError(_("%(platform)s refused the webhook: %(reason)s",
+                              platform=self._provider_label(), reason=error.message)) from None
+        return self._notify(_("%(platform)s now sends this account's events to %(url)s",
+                              platform=self._provider_label(), url=self.webhook_url), "success")
+
+    def _webhook_secret(self):
+        """The secret the platform must send with every delivery, where the webhook is registered through the
+        API (a platform's model file provides it)."""
+        return None
 
     def action_regenerate_webhook_key(self):
         self._check_manager()
@@ -270,19 +250,23 @@ class MessengerAccount(models.Model):
         return action
 
     def _utm_source(self):
-        """The UTM source of leads and applicants that come through this account's platform."""
+        """The UTM source of leads and applicants that come through this account's platform (one per platform,
+        named after it; created the first time)."""
         self.ensure_one()
-        return self.env.ref(f"messenger_connector.utm_source_{self.provider}")
+        source = self.env.ref(f"messenger_connector.utm_source_{self.provider}", raise_if_not_found=False)
+        # sudo: a source is shared reference data, whoever's message creates the first lead of a platform
+        return source or self.env["utm.mixin"].sudo()._find_or_create_record("utm.source", self._provider_label())
 
     def _chat_link(self, text):
-        """Click-to-chat URL of this account that starts a chat with ``text`` (a job reference)."""
+        """Click-to-chat URL of this account that starts a chat with ``text`` (a job reference), or False; each
+        platform's model file builds its own."""
         self.ensure_one()
-        if self.provider == "whatsapp":
-            digits = "".join(c for c in self.wa_display_phone or "" if c.isdigit())
-            return digits and f"https://wa.me/{digits}?{url_encode({'text': text})}"
-        if self.provider == "telegram":
-            return self.tg_bot_username and f"https://t.me/{self.tg_bot_username}?{url_encode({'start': text})}"
         return False
+
+    @api.model
+    def _chat_link_hint(self):
+        """What an account needs for click-to-chat links, one phrase per platform that has them."""
+        return []
 
     def _provider_label(self):
         self.ensure_one()

@@ -9,9 +9,6 @@ class MessengerAccount(models.Model):
 
     _inherit = "messenger.account"
 
-    wa_business_account_id = fields.Char(
-        "WhatsApp Business Account ID",
-        help="The WABA id (Meta Business Suite > WhatsApp accounts): its approved templates are synced from it.")
     template_ids = fields.One2many("messenger.template", "account_id", string="Templates")
     template_count = fields.Integer(compute="_compute_template_count")
 
@@ -27,16 +24,23 @@ class MessengerAccount(models.Model):
         self.ensure_one()
         if not self.env.user.has_group("messenger_connector.group_messenger_manager"):
             raise AccessError(_("Only Messenger managers may sync templates."))
-        if not self.wa_business_account_id:
-            raise UserError(_("Fill in the WhatsApp Business Account ID of %s first.", self.name))
+        source, label = self._templates_source()
+        if not source:
+            raise UserError(_("Fill in the %(field)s of %(account)s first.", field=label, account=self.name))
         try:
-            platform = self._get_provider().list_templates(self.wa_business_account_id.strip())
+            platform = self._get_provider().list_templates(source)
         except ProviderError as error:
             raise UserError(_("The templates could not be fetched: %(reason)s", reason=error.message)) from None
         # sudo: templates are written by the sync only (users and managers read them)
         created, updated, archived = self.env["messenger.template"].sudo()._sync(self, platform)
         return self._notify(_("Templates synced: %(created)s new, %(updated)s updated, %(archived)s archived.",
                               created=created, updated=updated, archived=archived), "success")
+
+    def _templates_source(self):
+        """(where the platform keeps this account's templates, the label of the field that says it): the platform's
+        model file tells; (False, label) where nothing says it yet."""
+        self.ensure_one()
+        return False, _("template source")
 
     def action_view_templates(self):
         self.ensure_one()

@@ -24,12 +24,11 @@ class MessengerConsent(models.Model):
     _order = "recorded_at desc, id desc"
     _rec_name = "identity"
 
-    provider = fields.Selection(
-        [("whatsapp", "WhatsApp"), ("telegram", "Telegram"), ("messenger", "Messenger"),
-         ("instagram", "Instagram"), ("wechat", "WeChat")], required=True, readonly=True)
+    # the platforms of messenger.account, whichever are installed
+    provider = fields.Selection(selection="_selection_provider", string="Platform", required=True, readonly=True)
     identity = fields.Char(
         required=True, readonly=True, index=True,
-        help="The person's identity on the channel: number (wa_id), chat id, PSID or OpenID.")
+        help="The person's identity on the platform: number (wa_id), chat id, PSID, IGSID, X user id or OpenID.")
     partner_id = fields.Many2one("res.partner", "Contact", readonly=True, index="btree_not_null", ondelete="set null")
     conversation_id = fields.Many2one(
         "messenger.conversation", readonly=True, index="btree_not_null", ondelete="set null")
@@ -74,6 +73,10 @@ class MessengerConsent(models.Model):
     # ------------------------------------------------------------------
     # State
     # ------------------------------------------------------------------
+
+    @api.model
+    def _selection_provider(self):
+        return self.env["messenger.account"]._fields["provider"]._description_selection(self.env)
 
     @api.model
     def _latest(self, provider, identity, purpose, company=None):

@@ -29,12 +29,18 @@ class MessengerConversation(models.Model):
     name = fields.Char(compute="_compute_name", store=True)
     account_id = fields.Many2one("messenger.account", required=True, index=True, ondelete="cascade")
     provider = fields.Selection(related="account_id.provider", store=True)
+    has_templates = fields.Boolean(related="account_id.has_templates")
+    has_window = fields.Boolean(related="account_id.has_window")
     company_id = fields.Many2one(related="account_id.company_id", store=True, index=True)
     external_user_id = fields.Char(
         "External User ID", required=True, readonly=True,
         help="The person's id on the platform: WhatsApp number (wa_id), Telegram chat id, PSID or OpenID.")
     profile_name = fields.Char(readonly=True, help="Name the person gave on the platform.")
     username = fields.Char(readonly=True)
+    profile_picture_url = fields.Char("Profile Picture URL", readonly=True, help="The person's picture as the platform shows it.")
+    profile_language = fields.Char(readonly=True, help="The language the platform says the person uses.")
+    profile_pending = fields.Boolean(
+        readonly=True, help="The person's profile is asked of the platform after their first message.")
     phone = fields.Char(readonly=True, help="The person's number in E.164 form, where the platform gives one.")
     number_search = fields.Char(
         "Number", store=False, search="_search_number",
@@ -278,7 +284,12 @@ class MessengerConversation(models.Model):
                 "username": event.username,
                 "phone": self._normalize_phone(event.phone, account),
                 "user_id": len(account.user_ids) == 1 and account.user_ids.id or False,
+                "profile_pending": bool(account._provider_class().has_profiles),
             })
+            if conversation.profile_pending:
+                # asked of the platform after the commit, by the follow-up job: a slow or failing profile call
+                # never holds the message back
+                self.env.ref("messenger_connector.ir_cron_message_followups").sudo()._trigger()
         else:
             updates = {k: v for k, v in (("profile_name", event.profile_name), ("username", event.username))
                        if v and conversation[k] != v}
@@ -427,7 +438,8 @@ class MessengerConversation(models.Model):
             "body": event.text or "",
             "content_type": event.content_type if event.content_type in dict(
                 Message._fields["content_type"].selection) else "other",
-            "payload": event.payload,
+            # a click-to-chat reference (Meta "ref") counts as the payload: it may apply for a job
+            "payload": event.payload or event.referral,
             "reply_to_external_id": event.reply_to,
             "state": "received",
             "received_at": when,
@@ -456,6 +468,66 @@ class MessengerConversation(models.Model):
         message._post_to_chatters()
         message._schedule_followups()
         return message
+
+    def _receive_echo(self, event, event_record):
+        """Store once a message our account sent, as the platform echoes it back.
+
+        Ours from Odoo are already stored (known by their id, or being sent right now: the sender records the
+        id); a message a colleague typed in the platform's own app is stored as an outbound message "via" the
+        platform. Return the stored message, or an empty recordset when there was nothing to store.
+        """
+        self.ensure_one()
+        Message = self.env["messenger.message"]
+        if event.external_id and Message.search_count([
+                ("account_id", "=", self.account_id.id), ("external_id", "=", event.external_id)], limit=1):
+            return Message
+        if Message.search_count([("conversation_id", "=", self.id), ("state", "=", "sending"),
+                                 ("body", "=", event.text or "")], limit=1):
+            return Message  # the sender's call is answered after the platform echoed it: the sender stores the id
+        when = event.timestamp and event.timestamp.astimezone(datetime.timezone.utc).replace(tzinfo=None) \
+            or fields.Datetime.now()
+        provider = self.account_id._provider_class()
+        message = Message.create({
+            "conversation_id": self.id, "direction": "out", "external_id": event.external_id,
+            "body": event.text or "", "state": "sent", "sent_at": when, "event_id": event_record.id,
+            "content_type": event.content_type if event.content_type in dict(
+                Message._fields["content_type"].selection) else "other",
+            "sent_via": provider and provider.echo_author or self.account_id._provider_label(),
+        })
+        self.write({"last_message_at": max(when, self.last_message_at or when), "state": "answered"})
+        message._post_to_chatters()
+        return message
+
+    def _fetch_profile(self):
+        """Ask the platform who the person is (after the message was stored); a failure is logged and dropped:
+        the profile is a courtesy, the message is what matters."""
+        self.ensure_one()
+        self.profile_pending = False
+        try:
+            profile = self.account_id._get_provider().fetch_profile(self.external_user_id)
+        except prov.ProviderError as error:
+            _logger.info("No profile for messenger conversation %s: %s", self.id, error.message)
+            return
+        if profile:
+            self._apply_profile(profile)
+
+    def _apply_profile(self, profile):
+        """Keep what the platform said about the person (a prov.Profile); a platform adds what only it has."""
+        vals = {fname: value for fname, value in (
+            ("profile_name", profile.name), ("username", profile.username),
+            ("profile_picture_url", profile.picture_url), ("profile_language", profile.language)) if value}
+        if vals:
+            self.write(vals)
+        if profile.name and self.partner_id and self.partner_id.name == self.external_user_id:
+            self.partner_id.sudo().name = profile.name  # the contact was named after the platform id only
+
+    def _apply_referral(self, referral):
+        """A click-to-chat reference that came without a message (a QR scan): it may apply for a job."""
+        self.ensure_one()
+        match = JOB_REF_RE.search(referral or "")
+        job = match and self._job_from_message(self.env["messenger.message"].new({"payload": referral}))
+        if job:
+            self._apply_for_job(job)
 
     def _chatter_records(self):
         """Records whose chatter shows this conversation's messages besides its own: only those whose access is
@@ -631,7 +703,7 @@ class MessengerConversation(models.Model):
         """Queue an automatic reply (authored by OdooBot); it does not count as an agent's answer."""
         self.ensure_one()
         try:
-            self._check_can_send()
+            self._check_can_send(human=False)
         except UserError:
             return self.env["messenger.message"]
         return self._queue_bot_text(text)
@@ -667,25 +739,52 @@ class MessengerConversation(models.Model):
     # Outbound
     # ------------------------------------------------------------------
 
-    def _check_can_send(self, template=False, **kwargs):
+    def _check_can_send(self, template=False, human=True, **kwargs):
         """Raise a clear UserError when nothing may be sent to this person now (checked when a message is
-        queued, and again by the sender right before the call). ``kwargs``: see the consent checks."""
+        queued, and again by the sender right before the call). ``human``: typed by an agent, not an automatic
+        reply (some platforms give agents longer). ``kwargs``: see the consent checks."""
         self.ensure_one()
         # never decided on cached values: the person may have written, blocked or opted out meanwhile
         self.invalidate_recordset(["blocked", "window_expires_at", "last_inbound_at", "window_open"])
         if self.blocked:
             raise UserError(_("%(name)s blocked this account: messages cannot be delivered.", name=self.name))
         if template:
-            if not prov.PROVIDERS[self.provider].has_templates:
+            if not self.account_id.has_templates:
                 raise UserError(_("%(provider)s has no template messages.",
                                   provider=self.account_id._provider_label()))
             return
-        if not self.window_open:
+        terms = self._reply_terms(human=human)
+        if not terms.allowed:
+            hint = _("Only an approved template message can be sent now: use 'Send Template'.") \
+                if self.account_id.has_templates else _("A reply is possible again once %(name)s writes.",
+                                                       name=self.name)
             raise UserError(_(
                 "The %(hours)s-hour reply window of this conversation is closed (last message from %(name)s: "
-                "%(when)s). Only an approved template message can be sent now: use 'Send Template'.",
-                hours=self.account_id.window_hours, name=self.name,
-                when=self.last_inbound_at and self._format_time(self.last_inbound_at) or _("never")))
+                "%(when)s). %(hint)s",
+                hours=terms.window_hours or self.account_id.window_hours, name=self.name,
+                when=self.last_inbound_at and self._format_time(self.last_inbound_at) or _("never"), hint=hint))
+
+    def _reply_terms(self, human=True):
+        """Whether (and how: a platform tag) a free-form message may go to this person now (a prov.ReplyTerms).
+
+        The standard window is the stored one (opened by the person's last message, closed early when the
+        platform refused a send as outside it); past it, the provider says whether a longer window applies.
+        """
+        self.ensure_one()
+        now = fields.Datetime.now()
+        utc = datetime.timezone.utc
+        if not self.has_window:
+            return prov.ReplyTerms(True)
+        hours = self.account_id.window_hours
+        if self.window_expires_at and self.window_expires_at > now:
+            return prov.ReplyTerms(True, closes_at=self.window_expires_at.replace(tzinfo=utc), window_hours=hours)
+        last = self.last_inbound_at.replace(tzinfo=utc) if self.last_inbound_at else None
+        terms = self.account_id._get_provider().reply_terms(last, now.replace(tzinfo=utc), human=human)
+        if not terms.allowed or not terms.tag:
+            # closed: our clock and the platform's refusal both count, whatever the provider's own arithmetic
+            closes_at = self.window_expires_at and self.window_expires_at.replace(tzinfo=utc)
+            return prov.ReplyTerms(False, closes_at=closes_at or terms.closes_at, window_hours=hours)
+        return terms
 
     def _format_time(self, value):
         """A UTC datetime as the current user reads it (their time zone, their language's format)."""

@@ -15,6 +15,10 @@ from .. import providers as prov
 
 _logger = logging.getLogger(__name__)
 
+#: database name -> the last second (epoch, whole) in which this process's wake-up of the processing cron was
+#: committed: the other deliveries of that second need neither the wake-up nor the query that looks for one
+_WOKEN_SECOND = {}
+
 PROCESS_BATCH = 200
 #: automatic attempts of a failing event before it waits for a person (Reprocess button or redelivery)
 MAX_AUTO_ATTEMPTS = 3
@@ -230,7 +234,7 @@ class MessengerEvent(models.Model):
             for ev in parsed:
                 account = event.account_id._route_to(ev.account_ref)
                 if account and ev.external_user_id and ev.kind in (
-                        prov.MESSAGE, prov.OPT_OUT, prov.OPT_IN, prov.BLOCK, prov.UNBLOCK):
+                        prov.MESSAGE, prov.ECHO, prov.OPT_OUT, prov.OPT_IN, prov.BLOCK, prov.UNBLOCK):
                     people.append((account, ev))
         if people:
             self.env["messenger.conversation"]._prefetch_batch(batch, people)
@@ -250,11 +254,18 @@ class MessengerEvent(models.Model):
                 ev.kind = f"{ev.kind} for another number ({ev.account_ref})"
             elif ev.kind == prov.MESSAGE:
                 Conversation._get_or_create(account, ev)._receive(ev, self)
+            elif ev.kind == prov.ECHO:
+                if not Conversation._get_or_create(account, ev)._receive_echo(ev, self):
+                    ev.kind = "echo of a message sent from Odoo"
             elif ev.kind == prov.STATUS:
                 if not Message._apply_status(account, ev):
                     ev.kind = "status for an unknown message"
             elif ev.kind in (prov.OPT_OUT, prov.OPT_IN, prov.BLOCK, prov.UNBLOCK):
-                Conversation._get_or_create(account, ev)._apply_platform_event(ev)
+                conversation = Conversation._get_or_create(account, ev)
+                conversation._apply_platform_event(ev)
+                if ev.referral:
+                    # a click-to-chat reference that came with the event (a WeChat QR scan that subscribes)
+                    conversation._apply_referral(ev.referral)
             counts[ev.kind] = counts.get(ev.kind, 0) + 1
         return ", ".join(f"{count} {kind}" for kind, count in sorted(counts.items())) or _("empty")
 
@@ -281,6 +292,10 @@ class MessengerEvent(models.Model):
         or are about to be, woken for this second's deliveries."""
         # sudo: the webhook runs as nobody; a trigger row only asks the cron to run now. The id by its cached
         # xmlid (env.ref would also check that the record exists: a query on every delivery).
+        second = int(time.time())
+        dbname = self.env.cr.dbname
+        if _WOKEN_SECOND.get(dbname) == second:
+            return
         cron_id = self.env["ir.model.data"]._xmlid_to_res_id("messenger_connector.ir_cron_process_events")
         now = fields.Datetime.now()
         woken = self.env["ir.cron.trigger"].sudo().search_count([
@@ -288,3 +303,5 @@ class MessengerEvent(models.Model):
             ("create_date", ">=", now - datetime.timedelta(seconds=1))], limit=1)
         if not woken:
             self.env["ir.cron"].sudo().browse(cron_id)._trigger()
+        # remembered once committed: a rolled-back delivery woke nobody, the next one must try again
+        self.env.cr.postcommit.add(lambda: _WOKEN_SECOND.__setitem__(dbname, second))

@@ -1,4 +1,5 @@
 import collections
+import dataclasses
 import datetime
 import logging
 import mimetypes
@@ -83,6 +84,9 @@ class MessengerMessage(models.Model):
     error_code = fields.Char(readonly=True)
     error_message = fields.Char(readonly=True)
     author_id = fields.Many2one("res.users", "Sent By", readonly=True)
+    sent_via = fields.Char(
+        readonly=True, help="Sent by a colleague from the platform's own app, not from Odoo: the platform the "
+                            "message came through.")
     attempts = fields.Integer(readonly=True)
     next_attempt_at = fields.Datetime(readonly=True)
     received_at = fields.Datetime(readonly=True)
@@ -160,6 +164,8 @@ class MessengerMessage(models.Model):
                 loc.get("name"), loc.get("address")]))
         else:
             text = self.body or self._content_label()
+        if self.sent_via:
+            text = _("(sent via %(platform)s) %(text)s", platform=self.sent_via, text=text)
         return plaintext2html(text)
 
     def _content_label(self):
@@ -337,10 +343,17 @@ class MessengerMessage(models.Model):
         """Answer pending button presses and download pending media, committing after each message."""
         started = time.monotonic()
         done = 0
+        Conversation = self.env["messenger.conversation"]
         while time.monotonic() - started < SEND_RUN_SECONDS:
+            conversations = Conversation.search([("profile_pending", "=", True)], order="id", limit=SEND_BATCH)
+            for conversation in conversations:
+                conversation._fetch_profile()
+                if _auto_commit():
+                    self.env.cr.commit()
+                done += 1
             messages = self.search([("direction", "=", "in"), "|", ("callback_query_id", "!=", False),
                                     ("media_state", "=", "pending")], order="id", limit=SEND_BATCH)
-            if not messages:
+            if not messages and not conversations:
                 break
             for message in messages:
                 message._answer_callback()
@@ -518,7 +531,7 @@ class MessengerMessage(models.Model):
         Another process may have sent for this account just before this run (the lock passes from one
         sender to the next): every call of the last 3 seconds it recorded counts as if made now.
         """
-        provider_class = prov.PROVIDERS.get(account.provider)
+        provider_class = account._provider_class()
         limit = account.rate_limit or getattr(provider_class, "rate_limit", None) or DEFAULT_SEND_RATE
         window = _SEND_WINDOWS.setdefault((self.env.cr.dbname, account.id), collections.deque())
         recent = self.sudo().search_count([
@@ -587,6 +600,8 @@ class MessengerMessage(models.Model):
         failure = result = None
         try:
             provider = self.account_id._get_provider()
+            # the platform's tag for a message outside its standard window (a human agent's late reply)
+            tag = self.content_type != "template" and conversation._reply_terms(self._typed_by_agent()).tag or None
             if self.content_type == "template":
                 result = provider.send_template(
                     conversation.external_user_id, self.template_name, self.template_language,
@@ -595,9 +610,9 @@ class MessengerMessage(models.Model):
                 attachment = self.attachment_ids[0]
                 result = provider.send_document(
                     conversation.external_user_id, attachment.raw, attachment.name, attachment.mimetype,
-                    caption=self.body or None)
+                    caption=self.body or None, tag=tag)
             else:
-                result = provider.send_text(conversation.external_user_id, self.body)
+                result = provider.send_text(conversation.external_user_id, self.body, tag=tag)
         except prov.ProviderError as error:
             failure = error
         if failure is not None:
@@ -647,10 +662,15 @@ class MessengerMessage(models.Model):
         try:
             conversation._check_can_send(
                 template=self.content_type == "template", purpose=self.purpose or "service",
-                consent_notice=self.consent_notice)
+                consent_notice=self.consent_notice, human=self._typed_by_agent())
         except UserError as error:
             return error.args[0]
         return None
+
+    def _typed_by_agent(self):
+        """Whether a person wrote this outbound message (not an automatic reply, authored by OdooBot)."""
+        self.ensure_one()
+        return self.author_id != self.env.ref("base.user_root")
 
     def _refuse(self, reason):
         """A message refused before the call: failed with the reason, kept, retryable by a person."""
@@ -703,7 +723,7 @@ class MessengerMessage(models.Model):
                 raise UserError(_("Only failed outgoing messages can be retried."))
             message.conversation_id._check_can_send(
                 template=message.content_type == "template", purpose=message.purpose or "service",
-                consent_notice=message.consent_notice)
+                consent_notice=message.consent_notice, human=message._typed_by_agent())
         # sudo: the user may write these messages (checked above) and the send checks passed; the queue fields
         # are the addon's to write
         self.sudo().write({"state": "queued", "attempts": 0, "next_attempt_at": False,
@@ -716,8 +736,27 @@ class MessengerMessage(models.Model):
     # ------------------------------------------------------------------
 
     @api.model
+    def _apply_watermark(self, account, event):
+        """Every message sent to the person at or before the watermark reached ``event.status``."""
+        if event.status not in ("delivered", "read") or not event.external_user_id:
+            return self.browse()
+        watermark = event.watermark.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        messages = self.search([
+            ("account_id", "=", account.id), ("conversation_id.external_user_id", "=", event.external_user_id),
+            ("direction", "=", "out"), ("state", "in", ("sent", "delivered") if event.status == "read" else ("sent",)),
+            ("sent_at", "<=", watermark), ("external_id", "!=", False)])
+        for message in messages:
+            self._apply_status(account, dataclasses.replace(
+                event, external_id=message.external_id, watermark=None, timestamp=event.watermark))
+        return messages or self.browse()
+
+    @api.model
     def _apply_status(self, account, event):
-        """Move an outbound message forward (sent < delivered < read); never back. Return the message."""
+        """Move an outbound message forward (sent < delivered < read); never back. Return the message(s).
+
+        A watermark (no message id) moves every message sent to the person up to that time."""
+        if not event.external_id and event.watermark:
+            return self._apply_watermark(account, event)
         message = self.search([("account_id", "=", account.id), ("external_id", "=", event.external_id),
                                ("direction", "=", "out")], limit=1)
         if not message:

@@ -217,6 +217,8 @@ class Provider:
     registers_webhook = False
     #: who a message typed in the platform's own app appears to come from ("Meta", "X")
     echo_author = None
+    #: whether ``fetch_profile`` tells the person's name (and picture) after their first message
+    has_profiles = False
     #: config keys that hold secrets: never logged, never shown
     secret_keys = ()
     #: content type of the GET handshake's answer (X answers its CRC in JSON)

@@ -112,7 +112,7 @@ class TestCrm(MessengerCase):
 
     def test_send_message_telegram_needs_the_person_to_write_first(self):
         lead = self.lead()
-        with self.assertRaisesRegex(UserError, "cannot start a chat"):
+        with self.assertRaisesRegex(UserError, "does not let a business start a chat"):
             self.compose(lead, account_id=self.tg_account, body="Hi").action_send()
 
     def test_one_history_per_person(self):

@@ -1,7 +1,6 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
-from .. import providers as prov
 from .messenger_template_send import TEMPLATE_DOMAIN, TEMPLATE_HELP, param_commands, template_params, template_preview
 
 #: business records a message can be sent from, and the conversation field that links them
@@ -17,9 +16,11 @@ class MessengerCompose(models.TransientModel):
     res_model = fields.Char(required=True, readonly=True)
     res_id = fields.Integer(required=True, readonly=True)
     account_id = fields.Many2one("messenger.account", "Send From", required=True)
-    provider = fields.Selection(related="account_id.provider")
+    has_templates = fields.Boolean(related="account_id.has_templates")
+    starts_by_phone = fields.Boolean(related="account_id.starts_by_phone")
     partner_id = fields.Many2one("res.partner", "To", required=True)
-    phone = fields.Char(help="WhatsApp number of a first contact, in international form.")
+    phone = fields.Char(help="Number of a first contact, in international form, on platforms where the business "
+                             "may write first to a number.")
     conversation_id = fields.Many2one("messenger.conversation", compute="_compute_conversation_id")
     window_open = fields.Boolean(compute="_compute_conversation_id")
     mode = fields.Selection([("text", "Text"), ("template", "Template")], required=True,
@@ -65,8 +66,10 @@ class MessengerCompose(models.TransientModel):
             values.setdefault("phone", record._messenger_phone())
             existing = self.env["messenger.conversation"].search([("partner_id", "=", partner.id)], limit=1) \
                 if partner else None
-            account = existing.account_id if existing else self.env["messenger.account"].search(
-                [("company_id", "in", self.env.companies.ids)], order="provider desc, sequence, id", limit=1)
+            accounts = existing.account_id if existing else self.env["messenger.account"].search(
+                [("company_id", "in", self.env.companies.ids)])
+            # a first contact is written to by number: an account whose platform allows it comes first
+            account = accounts.filtered("starts_by_phone")[:1] or accounts[:1]
             values.setdefault("account_id", account.id or False)
         return values
 
@@ -74,9 +77,8 @@ class MessengerCompose(models.TransientModel):
     def _compute_mode(self):
         """A first contact, or a person whose window is closed, can only get a template: start with one."""
         for wizard in self:
-            provider = prov.PROVIDERS.get(wizard.account_id.provider)
-            closed = provider and provider.has_templates and wizard.account_id.window_hours \
-                and not wizard._find_conversation().window_open
+            account = wizard.account_id
+            closed = account.has_templates and account.has_window and not wizard._find_conversation().window_open
             wizard.mode = "template" if closed else "text"
 
     @api.depends("template_id")
@@ -129,7 +131,7 @@ class MessengerCompose(models.TransientModel):
         if not self.phone or not self.account_id:
             return None
         number = self.env["messenger.conversation"]._normalize_phone(self.phone, self.account_id)
-        return prov.PROVIDERS[self.account_id.provider].address_for_phone(number)
+        return self.account_id._provider_class().address_for_phone(number)
 
     def _get_conversation(self):
         """The conversation to write in, created for a first WhatsApp contact; linked to the record."""
@@ -141,10 +143,11 @@ class MessengerCompose(models.TransientModel):
             vals["candidate_id"] = record.candidate_id.id
         conversation = self._find_conversation()
         if not conversation:
-            if not prov.PROVIDERS[self.account_id.provider].starts_by_phone:
+            if not self.account_id.starts_by_phone:
                 raise UserError(_(
-                    "%(name)s has never written to %(account)s, and a bot cannot start a chat: share the bot's "
-                    "link with them first.", name=self.partner_id.name, account=self.account_id.name))
+                    "%(name)s has never written to %(account)s, and %(platform)s does not let a business start a "
+                    "chat: share the account's chat link with them first.", name=self.partner_id.name,
+                    account=self.account_id.name, platform=self.account_id._provider_label()))
             address = self._phone_address()
             if not address:
                 raise UserError(_("%(name)s has no phone number to write to on %(account)s.",

@@ -1,0 +1,2 @@
+from . import ping_provider
+from . import models
