@@ -21,7 +21,8 @@ PROVIDERS_DIR = pathlib.Path(providers.__file__).parent
 
 
 def test_registry():
-    assert providers.PROVIDERS == {"whatsapp": WhatsAppProvider, "telegram": TelegramProvider}
+    # the platforms of the provider layer itself (a test may register one of its own)
+    assert {"whatsapp": WhatsAppProvider, "telegram": TelegramProvider}.items() <= providers.PROVIDERS.items()
     provider = get_provider("telegram", {"bot_token": "1:x"})
     assert isinstance(provider, TelegramProvider) and provider.base_url == "https://api.telegram.org"
     assert get_provider("whatsapp", None).base_url == "https://graph.facebook.com"

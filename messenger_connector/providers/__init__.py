@@ -9,10 +9,12 @@ from .base import (
 )
 from .telegram import TelegramProvider
 from .whatsapp import WhatsAppProvider
+from .x import XProvider
 
 PROVIDERS = {
     WhatsAppProvider.name: WhatsAppProvider,
     TelegramProvider.name: TelegramProvider,
+    XProvider.name: XProvider,
 }
 
 
@@ -32,7 +34,7 @@ def get_provider(name, config):
 
 
 __all__ = [
-    "PROVIDERS", "get_provider", "register_provider", "TelegramProvider", "WhatsAppProvider",
+    "PROVIDERS", "get_provider", "register_provider", "TelegramProvider", "WhatsAppProvider", "XProvider",
     # base
     "WebhookError", "AuthError", "MalformedError", "ProviderError", "RETRYABLE", "WINDOW_CLOSED", "PERMANENT",
     "REFUSED_BLOCK",
