@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Hostile input: a generated corpus of at least 10,000 bad requests per provider, posted to a real Odoo 18.
 
-Per provider (WhatsApp Cloud API, Telegram), seeded and reproducible:
+Per provider (WhatsApp Cloud API, Telegram, X Direct Messages), seeded and reproducible:
 
 - ``valid``: well-formed, authenticated deliveries (stored once, 200), then ``replayed`` byte for byte (200,
   nothing stored again);
@@ -19,6 +19,10 @@ is processed without crashing the processor (done, or failed with its error kept
 
     python3 bench/hostile.py                   # >= 10,000 per provider
     python3 bench/hostile.py --per-provider 1000
+    python3 bench/hostile.py --providers x      # one provider only
+
+For X, hostile CRC GETs (``crc_token`` missing, empty, a JSON body to get signed, NUL, very long) are sent too:
+none may answer 5xx, and a token that could be a delivery body is never signed (403).
 """
 import argparse
 import collections
@@ -29,16 +33,29 @@ import socket
 import sys
 import threading
 import time
+import urllib.parse
 
 import _common as c
 
 F = c.fakes
 PROVIDERS = c.fakes  # noqa: F841 (fakes and the providers come from the same package)
-from messenger_connector.providers import TelegramProvider, WhatsAppProvider  # noqa: E402
+from messenger_connector.providers import TelegramProvider, WhatsAppProvider, XProvider  # noqa: E402
+from messenger_fakes import x as FX  # noqa: E402
+
+X_USER_ID = FX.DEMO_X_USER_ID
+X_SECRET = "bench-x-consumer-secret"
 
 SETUP_TG = """
 account = env["messenger.account"].create({"name": "Bench Telegram", "provider": "telegram",
     "api_base_url": "http://127.0.0.1:9", "tg_bot_token": %(token)r, "tg_secret_token": %(secret)r})
+env.cr.commit()
+emit({"id": account.id, "key": account.webhook_key})
+"""
+
+SETUP_X = """
+account = env["messenger.account"].create({"name": "Bench X", "provider": "x",
+    "api_base_url": "http://127.0.0.1:9", "x_user_id": %(user_id)r, "x_consumer_secret": %(secret)r,
+    "x_access_token": "bench-x-token"})
 env.cr.commit()
 emit({"id": account.id, "key": account.webhook_key})
 """
@@ -106,6 +123,16 @@ class Corpus:
             return F.wa_payload(messages=[F.wa_message(wa_id, "interactive", {
                 "type": "button_reply", "button_reply": {"id": f"b{n}", "title": "Yes"}}, wamid=f"wamid.HOSTB{n:07d}")],
                 contacts=[F.wa_contact(wa_id)], phone_number_id=c.WA_PHONE_ID)
+        if self.name == "x":
+            person = str(1600000000000000000 + n % 300)
+            event_id = str(1900000000000000000 + n)
+            if n % 4 == 0:
+                return FX.x_colleague_payload(person, f"hostile echo {n}", event_id=event_id)
+            if n % 4 == 1:
+                return FX.x_read_payload(person, event_id)
+            if n % 4 == 2:
+                return FX.x_message_payload(person, "Yes", event_id=event_id, quick_reply_metadata=f"JOB-{n}")
+            return FX.x_message_payload(person, f"hostile valid {n}", event_id=event_id, name="Hostile")
         update_id = 700000000 + n
         if n % 3 == 0:
             return F.tg_callback_update(update_id, f"data{n}", chat_id=880000 + n % 300)
@@ -116,6 +143,8 @@ class Corpus:
     def headers(self, body, good=True):
         if self.name == "whatsapp":
             return c.wa_headers(body, c.APP_SECRET if good else "wrong-secret")
+        if self.name == "x":
+            return FX.x_headers(body, X_SECRET if good else "wrong-secret")
         return {"Content-Type": "application/json",
                 "X-Telegram-Bot-Api-Secret-Token": c.TG_SECRET if good else "wrong-secret"}
 
@@ -158,6 +187,14 @@ class Corpus:
                 headers = {"Content-Type": "application/json"}
                 if header is not None:
                     headers["X-Hub-Signature-256" if variant != 5 else "X-Hub-Signature"] = header
+            elif self.name == "x":
+                good = FX.x_signature(body, X_SECRET)
+                header = [None, "sha256=", "sha256=" + "A" * 43 + "=", good[:-2] + "=", good + "A",
+                          "sha256=" + good[7:].rstrip("=").encode().hex()[:64],
+                          FX.x_signature(rng.choice(valid), X_SECRET)][variant]
+                headers = {"Content-Type": "application/json"}
+                if header is not None:
+                    headers["x-twitter-webhooks-signature"] = header
             else:
                 # (no leading/trailing blanks: HTTP strips them from header values, " secret" IS the secret)
                 token = [None, "", "wrong", c.TG_SECRET[:-1], c.TG_SECRET + "x", c.TG_SECRET.upper(),
@@ -198,6 +235,8 @@ class Corpus:
             if self.name == "whatsapp":
                 body = F.body_bytes(F.wa_text_payload("32460000001", filler, wamid=f"wamid.BIG{i}",
                                                       phone_number_id=c.WA_PHONE_ID))
+            elif self.name == "x":
+                body = F.body_bytes(FX.x_message_payload("1600000000000000001", filler, event_id=f"{i + 1}"))
             else:
                 body = F.body_bytes(F.tg_update(900000000 + i, text=filler))
             if variant == 0:
@@ -324,12 +363,45 @@ def delivery_key(provider, body):
         return None
 
 
+def crc_gets(url):
+    """Hostile CRC GETs; the answer to each. A plain token must get the exact response token; a token that
+    could be a delivery body, or none at all, must be refused; an odd one (raw percent escapes) may go either
+    way, never 5xx. A string answer is a failure."""
+    body = F.body_bytes(FX.x_message_payload("1600000000000000001", "forged", event_id="1"))
+    tokens = {"crc none": (None, "refused"), "crc empty": ("", "refused"), "crc body": (body.decode(), "refused"),
+              "crc NUL": ("a\x00b", "refused"), "crc long": ("t" * 5000, "refused"),
+              "crc raw escapes": ("%ff%fe", "any"), "crc plain": ("challenge_string", 200)}
+    answers = {}
+    for label, (token, expected) in tokens.items():
+        if token is None:
+            query = ""
+        elif expected == "any":
+            query = "?crc_token=" + token
+        else:
+            query = "?" + urllib.parse.urlencode({"crc_token": token})
+        try:
+            status, answer = c.http_get(url + query)
+        except OSError as exc:
+            answers[label] = type(exc).__name__
+            continue
+        if expected == 200 and status == 200 and json.loads(answer) != FX.x_crc_response(token, X_SECRET):
+            answers[label] = "wrong CRC answer"
+        elif expected == 200 and status != 200:
+            answers[label] = f"{status} for a plain token"
+        elif expected == "refused" and status == 200:
+            answers[label] = "200: signed a hostile token"
+        else:
+            answers[label] = status
+    return answers
+
+
 def run_provider(name, args, server, db, account):
-    corpus = Corpus(name, seed=args.seed + (0 if name == "whatsapp" else 1), size=args.per_provider)
+    corpus = Corpus(name, seed=args.seed + {"whatsapp": 0, "telegram": 1, "x": 2}[name], size=args.per_provider)
     items = corpus.build()
     url = f"{server.url}/messenger/webhook/{account['key']}"
-    provider = (WhatsAppProvider({"app_secret": c.APP_SECRET}) if name == "whatsapp"
-                else TelegramProvider({"secret_token": c.TG_SECRET}))
+    provider = {"whatsapp": lambda: WhatsAppProvider({"app_secret": c.APP_SECRET}),
+                "telegram": lambda: TelegramProvider({"secret_token": c.TG_SECRET}),
+                "x": lambda: XProvider({"consumer_secret": X_SECRET, "user_id": X_USER_ID})}[name]()
     before = {row[0] for row in c.sql(db, "SELECT key FROM messenger_event WHERE account_id = %s", [account["id"]])}
     started = time.perf_counter()
     answers = post_corpus(url, items, args.concurrency)
@@ -342,6 +414,8 @@ def run_provider(name, args, server, db, account):
                 "body": b"{}", "headers": {"Content-Type": "application/json"}, "mode": "post", "category": "key"})
         except OSError as exc:
             extra[key[:12]] = type(exc).__name__
+    if name == "x":
+        extra.update(crc_gets(url))
     stored = {row[0] for row in c.sql(db, "SELECT key FROM messenger_event WHERE account_id = %s", [account["id"]])} - before
     by_category = collections.defaultdict(collections.Counter)
     accepted_keys, refused_keys = set(), set()
@@ -361,10 +435,11 @@ def run_provider(name, args, server, db, account):
     wrong_200 = sum(n for cat, counter in by_category.items() for a, n in counter.items()
                     if a == 200 and cat in ("unsigned", "malformed", "oversized"))
     replay_ok = by_category["replayed"].get(200, 0) == sum(by_category["replayed"].values())
+    crc_bad = sum(1 for label, a in extra.items() if label.startswith("crc") and isinstance(a, str))
     return {"provider": name, "requests": len(items) + len(extra), "seconds": seconds, "by_category": by_category,
             "extra": extra, "five_xx": five_xx, "dropped": dropped, "stored": len(stored),
             "stored_from_refused": stored_from_refused, "stored_unexplained": stored_unexplained,
-            "wrong_200": wrong_200, "replay_ok": replay_ok}
+            "wrong_200": wrong_200, "replay_ok": replay_ok, "crc_bad": crc_bad}
 
 
 def main():
@@ -373,14 +448,19 @@ def main():
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--seed", type=int, default=20241124)
     parser.add_argument("--port", type=int, default=8096)
+    parser.add_argument("--providers", default="whatsapp,telegram,x",
+                        help="comma-separated: whatsapp, telegram, x (default: all)")
     args = parser.parse_args()
     c.free_port_check(args.port)
     db = c.fresh_db("bench_hostile")
-    wa = c.setup_wa_account(db)
-    tg = c.shell(db, SETUP_TG % {"token": c.TG_TOKEN, "secret": c.TG_SECRET})
+    chosen = [name.strip() for name in args.providers.split(",") if name.strip()]
+    setups = {"whatsapp": lambda: c.setup_wa_account(db),
+              "telegram": lambda: c.shell(db, SETUP_TG % {"token": c.TG_TOKEN, "secret": c.TG_SECRET}),
+              "x": lambda: c.shell(db, SETUP_X % {"user_id": X_USER_ID, "secret": X_SECRET})}
+    accounts = [(name, setups[name]()) for name in chosen]
     results = []
     with c.OdooServer(db, args.port, workers=4, cron=1, name="hostile") as server:
-        for name, account in (("whatsapp", wa), ("telegram", tg)):
+        for name, account in accounts:
             c.log(f"{name}: posting the corpus ...")
             results.append(run_provider(name, args, server, db, account))
         c.sql("postgres", "SELECT pg_notify('cron_trigger', %s)", [db])
@@ -413,7 +493,7 @@ def main():
     print(f"\nProcessing of what was stored: {events}; failed with errors kept: {errors or 'none'}; "
           f"requests that crashed (500) in the Odoo log: {log_500}")
     ok = all(not r["five_xx"] and not r["dropped"] and not r["wrong_200"] and not r["stored_from_refused"]
-             and not r["stored_unexplained"] and r["replay_ok"] for r in results) and not events.get("pending") \
+             and not r["stored_unexplained"] and r["replay_ok"] and not r["crc_bad"] for r in results) and not events.get("pending") \
         and not log_500
     print("OK" if ok else "FAILED")
     sys.exit(0 if ok else 1)

@@ -688,3 +688,41 @@ def test_documented_mark_read_event(make_x):
     (event,) = make_x(user_id="3001969357").parse(fakes.body_bytes(delivery))
     assert (event.kind, event.status, event.external_user_id) == (STATUS, "read", "199566737")
     assert event.watermark == datetime.datetime(2018, 2, 12, 16, 20, 44, 662000, tzinfo=UTC)
+
+
+# --- the fake itself, as another process drives it ----------------------------------------------------
+
+
+def test_fake_admin_endpoints(x_fake):
+    import requests  # noqa: PLC0415 - only this test talks to the fake directly
+
+    auth = {"Authorization": f"Bearer {fx.DEMO_X_TOKEN}"}
+    send = f"{x_fake.url}/2/dm_conversations/with/{PERSON}/messages"
+    assert requests.post(f"{x_fake.url}/_fake/refuse_dms", json={"user_id": PERSON}, timeout=5).json() == {"ok": True}
+    answer = requests.post(send, json={"text": "hi"}, headers=auth, timeout=5)
+    assert answer.status_code == 403 and answer.json()["title"] == "Forbidden"
+    requests.post(f"{x_fake.url}/_fake/accept_dms", json={"user_id": PERSON}, timeout=5)
+    requests.post(f"{x_fake.url}/_fake/rate_limit", json={"n": 1, "reset_in": 30}, timeout=5)
+    answer = requests.post(send, json={"text": "hi"}, headers=auth, timeout=5)
+    assert answer.status_code == 429 and int(answer.headers["x-rate-limit-reset"]) >= time.time() + 25
+    answer = requests.post(send, json={"text": "hi"}, headers=auth, timeout=5)
+    assert answer.status_code == 201 and set(answer.json()["data"]) == {"dm_conversation_id", "dm_event_id"}
+    (sent,) = requests.get(f"{x_fake.url}/_fake/sent", timeout=5).json()
+    assert sent["id"] == answer.json()["data"]["dm_event_id"]
+    requests.post(f"{x_fake.url}/_fake/add_user", json={"user_id": "42", "name": "Zoe", "username": "zoe"}, timeout=5)
+    assert requests.get(f"{x_fake.url}/2/users/42", headers=auth, timeout=5).json() == {
+        "data": {"id": "42", "name": "Zoe", "username": "zoe"}}
+    assert requests.post(send, json={"text": "hi"}, timeout=5).status_code == 401
+    assert requests.post(send, json={"text": ""}, headers=auth, timeout=5).status_code == 400
+    assert requests.post(f"{x_fake.url}/_fake/reset", timeout=5).json() == {"ok": True}
+    assert requests.get(f"{x_fake.url}/_fake/sent", timeout=5).json() == []
+
+
+def test_payload_builders_sign_what_they_build():
+    payload = fx.x_message_payload(PERSON, "hi")
+    body = fakes.body_bytes(payload)
+    headers = fx.x_headers(body, SECRET)
+    XProvider({"consumer_secret": SECRET}).authenticate(headers, body)
+    assert fx.x_signature(payload, SECRET) == headers["x-twitter-webhooks-signature"]
+    assert fx.x_colleague_payload(PERSON, "a")["direct_message_events"][0]["id"] != \
+        fx.x_colleague_payload(PERSON, "a")["direct_message_events"][0]["id"]
