@@ -28,6 +28,7 @@
         # platforms: each one's part of the account form
         "views/messenger_account_whatsapp_views.xml",
         "views/messenger_account_telegram_views.xml",
+        "views/messenger_account_x_views.xml",
     ],
     "demo": [
         "demo/messenger_demo.xml",

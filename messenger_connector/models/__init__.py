@@ -22,3 +22,4 @@ from . import hr_job
 # platforms: each adds its value of messenger.account.provider, its credentials and its hooks
 from . import messenger_account_whatsapp
 from . import messenger_account_telegram
+from . import messenger_account_x

@@ -169,7 +169,8 @@ class MessengerConversation(models.Model):
 
     def _check_can_send(self, template=False, purpose=None, consent_notice=False, **kwargs):
         """The window and block checks, then consent: a reply inside the window to a person who wrote is
-        service; anything business-initiated (a template, another purpose) needs an opt-in for its purpose
+        service; anything business-initiated (a template, another purpose, a first message where the platform has no
+        window) needs an opt-in for its purpose
         and a number outside Odoo's phone blacklist; an opt-out always wins.
 
         The one consent check of every path (public methods, wizards, retry, and the sender before the call).
@@ -188,7 +189,10 @@ class MessengerConversation(models.Model):
                 "(the person sends START, or you record their consent) allows messages again.",
                 name=self.name, purpose=labels[purpose].lower(), when=self._format_time(latest.recorded_at),
                 origin=dict(latest._fields["source"]._description_selection(self.env))[latest.source]))
-        business_initiated = template or purpose != "service"
+        # where the platform has no reply window (X), a message to a person who never wrote to us is the business's
+        # first word, not a reply: like any business-initiated message it needs their opt-in
+        unsolicited = not self.has_window and not self.last_inbound_at
+        business_initiated = template or purpose != "service" or unsolicited
         if business_initiated and latest.action != "opt_in":
             raise UserError(_(
                 "No opt-in of %(name)s (%(identity)s on %(provider)s) for %(purpose)s messages: a business-"

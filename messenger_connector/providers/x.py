@@ -55,6 +55,7 @@ class XProvider(_http.HttpProvider):
     has_receipts = False  # no delivery receipts; read receipts only from people who turned them on
     address_kind = "user_id"
     echo_author = "X"
+    has_profiles = True  # GET /2/users/<id>: name, @username and picture
     secret_keys = ("consumer_secret", "access_token")
     handshake_content_type = "application/json"
     max_media_bytes = 20 * _http.MEGABYTE

@@ -35,7 +35,10 @@ DEMO_X_APP_ID = "27000001"
 X_WEB_APP_ID = "3033300"
 
 MAX_TEXT = 10000
-_EVENT_BASE = 1800000000000000000
+#: DM event ids (snowflakes): the fake's sends and the builders' deliveries never share one, nor with the small
+#: ids (1800000000000000001...) tests give their own deliveries
+_SENT_BASE = 1860000000000000000
+_BUILT_BASE = 1850000000000000000
 
 
 def _problem(status, title, detail, problem_type="about:blank", headers=None):
@@ -156,7 +159,7 @@ class FakeX(FakeServer):
             over = self._over_quota()
             if over:
                 return over
-            event_id = str(_EVENT_BASE + self._next_id())
+            event_id = str(_SENT_BASE + self._next_id())
             self._accept(event_id, participant_id, "text", text, payload)
             self.echoes.append(x_echo_payload(participant_id, text, event_id, for_user_id=self.user_id,
                                               source_app_id=self.app_id, users=self._users_of(participant_id)))
@@ -233,7 +236,7 @@ _counter = itertools.count(1)
 
 
 def _event_id():
-    return str(_EVENT_BASE + 500000000000 + next(_counter))
+    return str(_BUILT_BASE + next(_counter))
 
 
 def _ms(timestamp):
