@@ -19,7 +19,8 @@ class MessengerAccount(models.Model):
         help="The X app's API Key Secret: it answers X's CRC checks and verifies every delivery's signature.")
     x_access_token = fields.Char(
         "User Access Token", groups=MANAGER, copy=False,
-        help="An OAuth 2.0 user-context token of this X account with the dm.read, dm.write and users.read scopes.")
+        help="An OAuth 2.0 user-context token of this X account with the dm.read, dm.write, users.read and "
+             "tweet.read scopes.")
 
     def _provider_config(self):
         config = super()._provider_config()
