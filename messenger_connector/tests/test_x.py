@@ -190,6 +190,27 @@ class TestX(MessengerCase, HttpCase):
         self.assertEqual(message.state, "sent")
         self.assertEqual(len(self.fake_x.sent), 1)
 
+    # --- one app, several accounts; click-to-chat ----------------------------------------------------------
+
+    def test_delivery_for_another_of_our_x_users_goes_to_its_account(self):
+        other_id = "1500000000000000777"
+        sibling = self.x_account.copy({"name": "X other", "x_user_id": other_id,
+                                       "x_consumer_secret": X_SECRET, "x_access_token": X_TOKEN})
+        stranger = fx.x_message_payload(PERSON, "for nobody here", for_user_id="1500000000000000888",
+                                        event_id="1800000000000000020")
+        self.deliver(fx.x_message_payload(PERSON, "for the other one", for_user_id=other_id,
+                                          event_id="1800000000000000021"))
+        self.deliver(stranger)
+        self.assertFalse(self.conversation(self.x_account, PERSON))
+        self.assertEqual(self.conversation(sibling, PERSON).messenger_message_ids.body, "for the other one")
+        self.assertFalse(self.env["messenger.message"].search([("external_id", "=", "1800000000000000020")]),
+                         "a delivery for an X user of no account of ours stays on record, unapplied")
+
+    def test_chat_link_opens_a_dm_to_the_account(self):
+        self.assertEqual(self.x_account._chat_link("JOB-7"),
+                         f"https://x.com/messages/compose?recipient_id={OURS}&text=JOB-7")
+        self.assertIn("an X user id", self.env["messenger.account"]._chat_link_hint())
+
     # --- consent and access ------------------------------------------------------------------------------
 
     def test_first_business_initiated_message_needs_an_opt_in(self):
