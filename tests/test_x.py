@@ -238,7 +238,26 @@ def test_parse_photo(x):
     event = one(x, fx.x_message_payload(PERSON, "look https://t.co/demo", media=media))
     assert (event.kind, event.content_type) == (MESSAGE, IMAGE)
     assert event.media == Media(id="990000000000000001", url="https://ton.twitter.com/1.1/ton/data/dm/1/2/photo.jpg")
-    assert event.text == "look https://t.co/demo"
+    assert event.text == "look"
+
+
+def test_short_links_are_expanded(x):
+    """X puts t.co links in the text: the stored text (and an echo's, to match what we sent) has the real URL."""
+    written = "Apply at https://jobs.example.com/apply?id=7 today, or https://example.org."
+    payload = fx.x_message_payload(PERSON, written)
+    data = payload["direct_message_events"][0]["message_create"]["message_data"]
+    assert "https://t.co/" in data["text"] and len(data["entities"]["urls"]) == 2
+    assert one(x, payload).text == written
+    data["entities"]["urls"].append({"url": "https://t.co/zzz", "expanded_url": 5})
+    data["text"] += " https://t.co/zzz"
+    assert one(x, payload).text == written + " https://t.co/zzz"
+
+
+def test_the_media_link_leaves_the_text(x):
+    media = fx.x_photo("990000000000000002", "https://ton.twitter.com/1.1/ton/data/dm/1/2/p.jpg")
+    event = one(x, fx.x_message_payload(PERSON, "my CV https://t.co/demo", media=media))
+    assert event.text == "my CV"
+    assert one(x, fx.x_message_payload(PERSON, "https://t.co/demo", media=media)).text == ""
 
 
 def test_parse_video_takes_the_best_mp4(x):

@@ -289,7 +289,7 @@ def _dm_event(item, ours, users):
 
 
 def _message_content(data):
-    text = get_str(data, "text")
+    text = _expanded_text(data)
     attachment = get_dict(data, "attachment")
     if get_str(attachment, "type") == "media":
         media = get_dict(attachment, "media")
@@ -297,6 +297,10 @@ def _message_content(data):
         url = _video_url(media) if kind in ("video", "animated_gif") else None
         found = Media(id=get_str(media, "id_str"), url=url or get_str(media, "media_url_https")
                       or get_str(media, "media_url"))
+        # X appends the media's own t.co link to the text: the media is kept apart
+        link = get_str(media, "url")
+        if text and link and text.rstrip().endswith(link):
+            text = text.rstrip().removesuffix(link).rstrip()
         return {"content_type": MEDIA_TYPES.get(kind, OTHER), "media": found, "text": text}
     reply = get_dict(data, "quick_reply_response")
     if reply:
@@ -304,6 +308,19 @@ def _message_content(data):
     if text is not None:
         return {"content_type": TEXT, "text": text}
     return {"content_type": OTHER}
+
+
+def _expanded_text(data):
+    """The DM's text with X's t.co links replaced by the URLs written (``entities.urls``): what the person (or
+    we, for an echo of our own DM) typed, so that an echo matches the message it echoes."""
+    text = get_str(data, "text")
+    if not text:
+        return text
+    for entity in get_dicts(get_dict(data, "entities"), "urls"):
+        short, expanded = entity.get("url"), entity.get("expanded_url")
+        if isinstance(short, str) and short and isinstance(expanded, str) and expanded:
+            text = text.replace(short, expanded)
+    return text
 
 
 def _video_url(media):

@@ -107,9 +107,10 @@ class TestX(MessengerCase, HttpCase):
     def test_own_echo_not_stored_twice(self):
         self.deliver(fx.x_message_payload(PERSON, "hello", event_id="1800000000000000002"))
         conversation = self.conversation(self.x_account, PERSON)
-        conversation.action_send_text("Thanks for writing")
+        conversation.action_send_text("Thanks for writing: https://jobs.example.com/apply?job=7")
         self.send_queued()
         (echo,) = self.fake_x.echoes
+        self.assertIn("https://t.co/", echo["direct_message_events"][0]["message_create"]["message_data"]["text"])
         self.deliver(echo)
         self.deliver(echo)
         reply = self.outbound(conversation)
@@ -120,10 +121,12 @@ class TestX(MessengerCase, HttpCase):
         """X may post our DM back before its send call has answered: the sender stores the id, the echo nothing."""
         self.deliver(fx.x_message_payload(PERSON, "hello", event_id="1800000000000000010"))
         conversation = self.conversation(self.x_account, PERSON)
-        conversation.action_send_text("On its way")
+        conversation.action_send_text("On its way: https://jobs.example.com/apply?job=7")
         message = self.outbound(conversation)
         message.sudo().state = "sending"
-        self.deliver(fx.x_echo_payload(PERSON, "On its way", "1800000000000000011"))
+        # X gives its echo a t.co link for the URL we wrote
+        self.deliver(fx.x_echo_payload(PERSON, "On its way: https://jobs.example.com/apply?job=7",
+                                       "1800000000000000011"))
         self.assertEqual(self.outbound(conversation), message)
 
     def test_colleague_dm_in_x_stored_once_as_outbound_via_x(self):

@@ -248,10 +248,29 @@ def x_user(user_id, name="Demo Person", screen_name=None):
     return _v11_user({"id": str(user_id), "name": name, "username": screen_name or f"person{user_id}"[-15:]})
 
 
+URL_RE = re.compile(r"https?://\S+")
+
+
+def x_short_links(text):
+    """``(text, url entities)`` as X delivers a DM: every URL replaced by a t.co link, the URL in ``entities``."""
+    entities = []
+
+    def shorten(match):
+        short = "https://t.co/" + hashlib.sha256(match.group(0).encode()).hexdigest()[:10]
+        start = match.start() + sum(len(e["url"]) - len(e["expanded_url"]) for e in entities)
+        entities.append({"url": short, "expanded_url": match.group(0), "display_url": match.group(0).split("://")[1][:26],
+                         "indices": [start, start + len(short)]})
+        return short
+
+    return URL_RE.sub(shorten, text), entities
+
+
 def x_dm_event(sender_id, recipient_id, text="hello", event_id=None, timestamp=None, source_app_id=None,
                media=None, quick_reply_metadata=None):
-    """One ``direct_message_events[]`` item (``message_create``); ``media``: a media entity to attach."""
-    data = {"text": text, "entities": {"hashtags": [], "symbols": [], "user_mentions": [], "urls": []}}
+    """One ``direct_message_events[]`` item (``message_create``); ``media``: a media entity to attach. URLs in
+    ``text`` come as t.co links with their ``entities``, as X sends them."""
+    text, urls = x_short_links(text) if isinstance(text, str) else (text, [])
+    data = {"text": text, "entities": {"hashtags": [], "symbols": [], "user_mentions": [], "urls": urls}}
     if media is not None:
         data["attachment"] = {"type": "media", "media": media}
     if quick_reply_metadata is not None:
