@@ -303,6 +303,15 @@ def test_echo_detected_from_config_when_for_user_id_is_missing(make_x):
     assert one(make_x(user_id=None), payload).kind == MESSAGE, "without knowing who we are, nothing is ours"
 
 
+@pytest.mark.parametrize("configured", [int(OURS), f" {OURS} "])
+def test_configured_user_id_as_number_or_with_blanks(make_x, configured):
+    payload = fx.x_echo_payload(PERSON, "hi", "1800000000000000103")
+    del payload["for_user_id"]
+    assert one(make_x(user_id=configured), payload).kind == ECHO
+    assert make_x(user_id=configured).user_id == OURS
+    assert make_x(user_id=False).user_id is None and make_x(user_id="  ").user_id is None
+
+
 def test_delivery_for_another_account_names_it(x):
     other = "1500000000000000777"
     event = one(x, fx.x_message_payload(PERSON, "hi", for_user_id=other))

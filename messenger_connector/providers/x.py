@@ -62,7 +62,9 @@ class XProvider(_http.HttpProvider):
 
     def __init__(self, config):
         super().__init__(config)
-        self.user_id = self.config.get("user_id") or None
+        user_id = self.config.get("user_id")
+        # compared with the ids X gives as strings
+        self.user_id = str(user_id).strip() or None if user_id not in (None, False) else None
 
     # --- webhook side -------------------------------------------------------------------------------
 
