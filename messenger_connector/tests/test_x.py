@@ -40,7 +40,7 @@ class TestX(MessengerCase, HttpCase):
     def setUp(self):
         super().setUp()
         self.fake_x.reset()
-        self.fake_x.add_user(PERSON, "Xena Applicant", "xena")
+        self.fake_x.add_user(PERSON, "Xena Applicant", "xena", profile_image_url="https://pbs.twimg.com/p/xena.jpg")
 
     def path(self):
         return f"/messenger/webhook/{self.x_account.webhook_key}"
@@ -94,6 +94,10 @@ class TestX(MessengerCase, HttpCase):
                          ("in", "Is the job still open?", "1800000000000000001"))
         self.assertEqual(conversation.partner_id.name, "Xena Applicant")
         self.assertFalse(conversation.window_expires_at, "X has no reply window")
+        # asked of X after the message was stored
+        self.assertEqual((conversation.username, conversation.profile_picture_url),
+                         ("xena", "https://pbs.twimg.com/p/xena.jpg"))
+        self.assertFalse(conversation.profile_pending)
         conversation.with_user(self.user_agent).action_send_text("Yes, apply here.")
         self.send_queued()
         reply = self.outbound(conversation)
