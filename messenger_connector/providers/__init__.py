@@ -7,6 +7,7 @@ from .base import (
     REFUSED_BLOCK, RETRYABLE, STATUS, STICKER, TEXT, UNBLOCK, UNKNOWN, VIDEO, WINDOW_CLOSED, AuthError, DownloadedMedia,
     Event, Location, MalformedError, Media, Profile, Provider, ProviderError, ReplyTerms, SendResult, WebhookError,
 )
+from .meta import InstagramProvider, MessengerProvider
 from .telegram import TelegramProvider
 from .whatsapp import WhatsAppProvider
 from .x import XProvider
@@ -15,6 +16,8 @@ PROVIDERS = {
     WhatsAppProvider.name: WhatsAppProvider,
     TelegramProvider.name: TelegramProvider,
     XProvider.name: XProvider,
+    MessengerProvider.name: MessengerProvider,
+    InstagramProvider.name: InstagramProvider,
 }
 
 
@@ -35,6 +38,7 @@ def get_provider(name, config):
 
 __all__ = [
     "PROVIDERS", "get_provider", "register_provider", "TelegramProvider", "WhatsAppProvider", "XProvider",
+    "MessengerProvider", "InstagramProvider",
     # base
     "WebhookError", "AuthError", "MalformedError", "ProviderError", "RETRYABLE", "WINDOW_CLOSED", "PERMANENT",
     "REFUSED_BLOCK",

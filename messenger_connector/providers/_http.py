@@ -30,14 +30,21 @@ _CONFIG_ERRORS = (
 
 #: a Telegram bot token in a URL path (``/bot<id>:<secret>/method``, ``/file/bot<id>:<secret>/path``)
 BOT_TOKEN_IN_URL = re.compile(r"(/bot)\d+:[A-Za-z0-9_-]+")
+#: a Graph API token in a query string (Messenger and Instagram send ``?access_token=<page token>``)
+ACCESS_TOKEN_IN_URL = re.compile(r"([?&]access_token=)[^&\s\"']+")
+
+
+def redact_url_tokens(text):
+    """``text`` without the tokens a platform URL may carry."""
+    return ACCESS_TOKEN_IN_URL.sub(r"\1<token>", BOT_TOKEN_IN_URL.sub(r"\1<token>", text))
 
 
 class RedactTokensFilter(logging.Filter):
-    """Redacts Telegram bot tokens from log records: urllib3 logs every request's URL at DEBUG level."""
+    """Redacts tokens in URLs from log records: urllib3 logs every request's URL at DEBUG level."""
 
     def filter(self, record):
         message = record.getMessage()
-        redacted = BOT_TOKEN_IN_URL.sub(r"\1<token>", message)
+        redacted = redact_url_tokens(message)
         if redacted != message:
             record.msg, record.args = redacted, ()
         return True

@@ -1,20 +1,14 @@
 """WhatsApp Business Cloud API (Meta Graph): webhook authentication and parsing, outbound calls."""
-import hashlib
-import hmac
 import re
 
-from . import _http
-from ._inbound import (
-    as_bytes, get_dict, get_dicts, get_int, get_number, get_str, header_value, load_object, secret_equals,
-    stable_key, to_utc,
-)
+from . import _http, _meta
+from ._inbound import get_dict, get_dicts, get_int, get_number, get_str, load_object, stable_key, to_utc
 from .base import (
     AUDIO, BUTTON, DOCUMENT, IMAGE, LOCATION, MESSAGE, OPT_IN, OPT_OUT, OTHER, PERMANENT, RETRYABLE, STATUS,
-    STICKER, TEXT, UNKNOWN, VIDEO, WINDOW_CLOSED, AuthError, DownloadedMedia, Event, Location, MalformedError,
-    Media, ProviderError, SendResult,
+    STICKER, TEXT, UNKNOWN, VIDEO, WINDOW_CLOSED, DownloadedMedia, Event, Location, MalformedError, Media,
+    ProviderError, SendResult,
 )
 
-SIGNATURE_RE = re.compile(r"sha256=([0-9a-fA-F]{64})")
 MEDIA_ID_RE = re.compile(r"[A-Za-z0-9_-]+")  # goes into a URL path: nothing that could change it
 
 MAX_TEXT = 4096
@@ -42,7 +36,7 @@ TEMPLATE_PAGE_SIZE = 100
 MAX_TEMPLATE_PAGES = 50
 
 
-class WhatsAppProvider(_http.HttpProvider):
+class WhatsAppProvider(_meta.MetaWebhook, _http.HttpProvider):
     """One WhatsApp Business phone number.
 
     Config: ``phone_number_id``, ``access_token``, ``app_secret`` (webhook signatures),
@@ -57,7 +51,6 @@ class WhatsAppProvider(_http.HttpProvider):
     has_templates = True
     starts_by_phone = True
     address_kind = "phone"
-    has_verify_token = True
     secret_keys = ("access_token", "app_secret", "verify_token")
     max_media_bytes = 100 * _http.MEGABYTE
 
@@ -69,36 +62,10 @@ class WhatsAppProvider(_http.HttpProvider):
 
     def __init__(self, config):
         super().__init__(config)
-        version = self.config.get("api_version") or "v21.0"
-        self.api_version = version if version.startswith("v") else f"v{version}"
+        self.api_version = _meta.api_version(self.config)
         self.phone_number_id = self.config.get("phone_number_id")
 
-    # --- webhook side -------------------------------------------------------------------------------
-
-    def handshake(self, params):
-        params = params or {}
-        if params.get("hub.mode") != "subscribe" or not secret_equals(
-                params.get("hub.verify_token"), self.config.get("verify_token")):
-            raise AuthError("verify token mismatch")
-        challenge = params.get("hub.challenge")
-        if not isinstance(challenge, str):
-            raise AuthError("no hub.challenge")
-        return challenge
-
-    def authenticate(self, headers, body, params=None):
-        secret = self.config.get("app_secret")
-        if not secret:
-            raise AuthError("no app secret configured: every POST is refused")
-        signature = header_value(headers, "X-Hub-Signature-256")
-        match = SIGNATURE_RE.fullmatch(signature) if isinstance(signature, str) else None
-        if not match:
-            raise AuthError("missing or malformed X-Hub-Signature-256")
-        expected = hmac.new(secret.encode(), as_bytes(body), hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, match.group(1).lower()):
-            raise AuthError("signature mismatch")
-
-    def delivery_key(self, body):
-        return "sha256:" + hashlib.sha256(as_bytes(body)).hexdigest()
+    # --- webhook side (handshake, signature and delivery key: _meta.MetaWebhook) ---------------------
 
     def parse(self, body):
         envelope = load_object(body)
@@ -213,9 +180,8 @@ class WhatsAppProvider(_http.HttpProvider):
 
     def _classify(self, response):
         status = response.status_code
-        error = _graph_error(response)
-        code = error.get("code")
-        code = code if isinstance(code, int) and not isinstance(code, bool) else None
+        error = _meta.graph_error(response)
+        code = _meta.int_field(error, "code")
         retryable = code in RETRYABLE_CODES or status == 429 or status >= 500
         common = {"code": status if code is None else code, "http_status": status}
         if code == TOKEN_CODE:
@@ -226,12 +192,6 @@ class WhatsAppProvider(_http.HttpProvider):
             return ProviderError(RETRYABLE, _error_text(error, status), retry_after=_http.retry_after(response),
                                  **common)
         return ProviderError(PERMANENT, _error_text(error, status), refused=REFUSED_CODES.get(code), **common)
-
-
-def _graph_error(response):
-    """The ``error`` object of a Graph error answer, {} when there is none."""
-    error = _http.error_body(response).get("error")
-    return error if isinstance(error, dict) else {}
 
 
 def _error_text(error, status):
