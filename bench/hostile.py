@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Hostile input: a generated corpus of at least 10,000 bad requests per provider, posted to a real Odoo 18.
 
-Per provider (WhatsApp Cloud API, Telegram, X Direct Messages), seeded and reproducible:
+Per provider (WhatsApp Cloud API, Telegram, X Direct Messages, Messenger, Instagram), seeded and reproducible:
 
 - ``valid``: well-formed, authenticated deliveries (stored once, 200), then ``replayed`` byte for byte (200,
   nothing stored again);
@@ -39,7 +39,8 @@ import _common as c
 
 F = c.fakes
 PROVIDERS = c.fakes  # noqa: F841 (fakes and the providers come from the same package)
-from messenger_connector.providers import TelegramProvider, WhatsAppProvider, XProvider  # noqa: E402
+from messenger_connector.providers import TelegramProvider, WhatsAppProvider, XProvider, get_provider  # noqa: E402
+from messenger_fakes import meta as meta_fakes  # noqa: E402
 from messenger_fakes import x as FX  # noqa: E402
 
 X_USER_ID = FX.DEMO_X_USER_ID
@@ -59,6 +60,18 @@ account = env["messenger.account"].create({"name": "Bench X", "provider": "x",
 env.cr.commit()
 emit({"id": account.id, "key": account.webhook_key})
 """
+
+SETUP_META = """
+account = env["messenger.account"].create({"name": "Bench %(provider)s", "provider": %(provider)r,
+    "api_base_url": "http://127.0.0.1:9", "meta_page_id": %(page_id)r, "meta_access_token": "bench-meta-token",
+    "meta_app_secret": %(secret)r, "meta_verify_token": "bench-verify"})
+env.cr.commit()
+emit({"id": account.id, "key": account.webhook_key})
+"""
+
+#: the providers whose webhooks Meta signs (X-Hub-Signature-256 with the app secret)
+META_SIGNED = ("whatsapp", "messenger", "instagram")
+META_PAGE_IDS = {"messenger": meta_fakes.DEMO_PAGE_ID, "instagram": meta_fakes.DEMO_IG_ACCOUNT_ID}
 
 WRONG_VALUES = [None, True, False, 0, -1, 2 ** 70, -2 ** 63, 1.5, float("1e308"), "", "x", "x" * 5000, "\u0000",
                 "\ud7ff\ue000", [], [1, "a"], {}, {"a": 1}, [[[]]], "2024-01-01", "NaN", "-1", "99999999999999999999"]
@@ -106,6 +119,8 @@ class Corpus:
     def valid_payload(self):
         self.counter += 1
         n = self.counter
+        if self.name in META_PAGE_IDS:
+            return self.meta_payload(n)
         if self.name == "whatsapp":
             kind = n % 4
             wa_id = f"3246{5000000 + n % 300:07d}"
@@ -140,8 +155,25 @@ class Corpus:
             return F.tg_member_update(update_id, "kicked" if n % 2 else "member", chat_id=880000 + n % 300)
         return F.tg_update(update_id, text=f"hostile valid {n}", chat_id=880000 + n % 300, first_name="Hostile")
 
+    def meta_payload(self, n):
+        """Messenger / Instagram: messages, attachments, postbacks with a job reference, referrals, receipts and
+        echoes, a few people each writing several times."""
+        page, psid, kind, ms = META_PAGE_IDS[self.name], f"{6100000000000000 + n % 300}", n % 7, 1700000000000 + n
+        items = [
+            lambda: meta_fakes.message_item(psid, page, text=f"hostile valid {n}", mid=f"m_HOST{n:07d}", timestamp=ms),
+            lambda: meta_fakes.message_item(psid, page, mid=f"m_HOSTA{n:07d}", timestamp=ms,
+                                            attachments=[("image", f"http://127.0.0.1:9/cdn/{n}.jpg")]),
+            lambda: meta_fakes.postback_item(psid, page, "Apply", "APPLY", mid=f"m_HOSTP{n:07d}", ref="JOB-999999",
+                                             timestamp=ms),
+            lambda: meta_fakes.referral_item(psid, page, f"REF-{n}", timestamp=ms),
+            lambda: meta_fakes.delivery_item(psid, page, watermark=ms, mids=[f"m_OUT{n}"], timestamp=ms),
+            lambda: meta_fakes.read_item(psid, page, watermark=ms, timestamp=ms),
+            lambda: meta_fakes.echo_item(psid, page, mid=f"m_HOSTE{n:07d}", text=f"colleague {n}", timestamp=ms),
+        ]
+        return meta_fakes.payload([items[kind]()], platform=self.name, page_id=page)
+
     def headers(self, body, good=True):
-        if self.name == "whatsapp":
+        if self.name in META_SIGNED:
             return c.wa_headers(body, c.APP_SECRET if good else "wrong-secret")
         if self.name == "x":
             return FX.x_headers(body, X_SECRET if good else "wrong-secret")
@@ -180,7 +212,7 @@ class Corpus:
         for i in range(n):
             body = F.body_bytes(self.valid_payload())
             variant = i % 7
-            if self.name == "whatsapp":
+            if self.name in META_SIGNED:
                 good = F.wa_signature(body, c.APP_SECRET)
                 header = [None, "sha256=", "sha256=" + "0" * 64, good[:-1], good + "00", "sha1=" + good[7:47],
                           F.wa_signature(rng.choice(valid), c.APP_SECRET)][variant]
@@ -237,6 +269,11 @@ class Corpus:
                                                       phone_number_id=c.WA_PHONE_ID))
             elif self.name == "x":
                 body = F.body_bytes(FX.x_message_payload("1600000000000000001", filler, event_id=f"{i + 1}"))
+            elif self.name in META_PAGE_IDS:
+                page = META_PAGE_IDS[self.name]
+                body = F.body_bytes(meta_fakes.payload([meta_fakes.message_item("6100000000000001", page, text=filler,
+                                                                                mid=f"m_BIG{i}")],
+                                                       platform=self.name, page_id=page))
             else:
                 body = F.body_bytes(F.tg_update(900000000 + i, text=filler))
             if variant == 0:
@@ -396,12 +433,15 @@ def crc_gets(url):
 
 
 def run_provider(name, args, server, db, account):
-    corpus = Corpus(name, seed=args.seed + {"whatsapp": 0, "telegram": 1, "x": 2}[name], size=args.per_provider)
+    corpus = Corpus(name, seed=args.seed + {"whatsapp": 0, "telegram": 1, "x": 2, "messenger": 3, "instagram": 4}[name],
+                    size=args.per_provider)
     items = corpus.build()
     url = f"{server.url}/messenger/webhook/{account['key']}"
     provider = {"whatsapp": lambda: WhatsAppProvider({"app_secret": c.APP_SECRET}),
                 "telegram": lambda: TelegramProvider({"secret_token": c.TG_SECRET}),
-                "x": lambda: XProvider({"consumer_secret": X_SECRET, "user_id": X_USER_ID})}[name]()
+                "x": lambda: XProvider({"consumer_secret": X_SECRET, "user_id": X_USER_ID}),
+                "messenger": lambda: get_provider("messenger", {"app_secret": c.APP_SECRET}),
+                "instagram": lambda: get_provider("instagram", {"app_secret": c.APP_SECRET})}[name]()
     before = {row[0] for row in c.sql(db, "SELECT key FROM messenger_event WHERE account_id = %s", [account["id"]])}
     started = time.perf_counter()
     answers = post_corpus(url, items, args.concurrency)
@@ -448,15 +488,18 @@ def main():
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--seed", type=int, default=20241124)
     parser.add_argument("--port", type=int, default=8096)
-    parser.add_argument("--providers", default="whatsapp,telegram,x",
-                        help="comma-separated: whatsapp, telegram, x (default: all)")
+    parser.add_argument("--providers", default="whatsapp,telegram,x,messenger,instagram",
+                        help="comma-separated: whatsapp, telegram, x, messenger, instagram (default: all)")
     args = parser.parse_args()
     c.free_port_check(args.port)
     db = c.fresh_db("bench_hostile")
     chosen = [name.strip() for name in args.providers.split(",") if name.strip()]
     setups = {"whatsapp": lambda: c.setup_wa_account(db),
               "telegram": lambda: c.shell(db, SETUP_TG % {"token": c.TG_TOKEN, "secret": c.TG_SECRET}),
-              "x": lambda: c.shell(db, SETUP_X % {"user_id": X_USER_ID, "secret": X_SECRET})}
+              "x": lambda: c.shell(db, SETUP_X % {"user_id": X_USER_ID, "secret": X_SECRET}),
+              **{name: lambda name=name: c.shell(db, SETUP_META % {"provider": name, "page_id": META_PAGE_IDS[name],
+                                                                   "secret": c.APP_SECRET})
+                 for name in META_PAGE_IDS}}
     accounts = [(name, setups[name]()) for name in chosen]
     results = []
     with c.OdooServer(db, args.port, workers=4, cron=1, name="hostile") as server:
