@@ -607,6 +607,10 @@ def test_send_document_with_caption_and_tag(provider, fake):
     assert caption["text"] == "Your contract" and result.raw["caption_id"] == caption["id"]
     assert result.external_id == document["id"]
     assert all(r.json["tag"] == "HUMAN_AGENT" for r in fake.requests if r.json)
+    # the caption's echo is part of the document message: kept, never a message of its own
+    caption_echo, document_echo = (one(provider, item) for item in fake.echoes)
+    assert caption_echo.kind == UNKNOWN and caption_echo.raw == fake.echoes[0]
+    assert (document_echo.kind, document_echo.external_id) == (ECHO, result.external_id)
 
 
 def test_send_document_size_limit(provider, fake):

@@ -44,6 +44,10 @@ WINDOW_CODE, WINDOW_SUBCODE = 10, 2018278
 RETRYABLE_CODES = frozenset({1, 2, 4, 613})
 TOKEN_CODE = 190
 
+#: ``metadata`` of the caption sent ahead of a document: Meta echoes it back, and that echo is part of the
+#: document message (stored once, under the attachment's id), not a message of its own
+CAPTION_METADATA = "messenger_connector:caption"
+
 #: Meta messaging timestamps are milliseconds; an epoch below this is taken as seconds (the dashboard's test
 #: notifications send seconds): 10^11 s is the year 5138, 10^11 ms is 1973
 MILLISECONDS_FROM = 10 ** 11
@@ -74,6 +78,7 @@ class MetaMessagingProvider(_meta.MetaWebhook, _http.HttpProvider):
     human_window_hours = 168
     human_tag = "HUMAN_AGENT"
     has_receipts = True
+    has_profiles = True
     echo_author = "Meta"
     secret_keys = ("access_token", "app_secret", "verify_token")
     max_media_bytes = MAX_ATTACHMENT
@@ -111,7 +116,8 @@ class MetaMessagingProvider(_meta.MetaWebhook, _http.HttpProvider):
 
     def send_document(self, to, content, filename, mime_type, caption=None, tag=None):
         """Upload the file (``/message_attachments``), then send it by its attachment id. Meta attachments have
-        no caption: a caption goes first as a text message of its own, its id in ``raw["caption_id"]``."""
+        no caption: a caption goes first as a text message of its own (marked, so that its echo is not taken for
+        a message of its own), its id in ``raw["caption_id"]``."""
         _http.check_size(content, MAX_ATTACHMENT, "the document")
         _http.check_length(caption, MAX_TEXT, "the caption")
         recipient = self._node(to, "recipient")
@@ -127,7 +133,9 @@ class MetaMessagingProvider(_meta.MetaWebhook, _http.HttpProvider):
         if not isinstance(attachment_id, str) or not attachment_id:
             raise ProviderError(PERMANENT, "the attachment upload answered without an attachment_id",
                                 code="bad_response")
-        caption_id = self.send_text(recipient, caption, tag=tag).external_id if caption and caption.strip() else None
+        caption_id = None
+        if caption and caption.strip():
+            caption_id = self._send(recipient, {"text": caption, "metadata": CAPTION_METADATA}, tag).external_id
         result = self._send(recipient, {"attachment": {"type": kind, "payload": {"attachment_id": attachment_id}}},
                             tag)
         result.raw = {**(result.raw or {}), "attachment_id": attachment_id, "caption_id": caption_id}
@@ -295,7 +303,10 @@ def _item_events(item, entry_id):
     sender, recipient = _party(item, "sender"), _party(item, "recipient")
     timestamp = _when(item.get("timestamp"))
     message = get_dict(item, "message")
-    if message.get("is_echo") is True:
+    if message.get("is_echo") is True and message.get("metadata") == CAPTION_METADATA:
+        events = []  # the caption of a document we sent: kept (UNKNOWN), the document message holds it
+        account = sender
+    elif message.get("is_echo") is True:
         # our page wrote: the person is the recipient
         events = _message_events(message, ECHO, recipient, timestamp) if recipient else []
         account = sender

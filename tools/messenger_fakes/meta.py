@@ -195,7 +195,7 @@ class FakeMeta(FakeServer):
             message = body["message"]
             self._accept(mid, psid, "text" if "text" in message else "attachment", message.get("text"), body)
             self.echoes.append(echo_item(psid, self.page_id, mid, text=message.get("text"), app_id=self.app_id,
-                                         attachment=message.get("attachment")))
+                                         attachment=message.get("attachment"), metadata=message.get("metadata")))
         return _reply(200, {"recipient_id": psid, "message_id": mid})
 
     def _window_refusal(self, psid, messaging_type, tag):
@@ -254,6 +254,8 @@ def _send_problem(body, attachments):
     message = body.get("message")
     if not isinstance(message, dict) or ("text" in message) == ("attachment" in message):
         return "param message must have exactly one of text or attachment"
+    if "metadata" in message and not (isinstance(message["metadata"], str) and len(message["metadata"]) <= 1000):
+        return "param message[metadata] must be a string of at most 1000 characters"
     if "text" in message:
         text = message["text"]
         if not isinstance(text, str) or not text.strip():
@@ -302,10 +304,13 @@ def message_item(psid, page_id, text=None, mid=None, timestamp=None, attachments
     return {"sender": {"id": psid}, "recipient": {"id": page_id}, "timestamp": _ms(timestamp), "message": message}
 
 
-def echo_item(psid, page_id, mid=None, text=None, app_id=PAGE_INBOX_APP_ID, timestamp=None, attachment=None):
+def echo_item(psid, page_id, mid=None, text=None, app_id=PAGE_INBOX_APP_ID, timestamp=None, attachment=None,
+              metadata=None):
     """The echo of a message the page sent to ``psid`` (``app_id``: the app that sent it; Meta's own inbox
     by default, i.e. a colleague typed it there)."""
     message = {"is_echo": True, "app_id": int(app_id) if str(app_id).isdigit() else app_id, "mid": mid or _mid()}
+    if metadata is not None:
+        message["metadata"] = metadata
     if text is not None:
         message["text"] = text
     if isinstance(attachment, dict):
