@@ -93,7 +93,7 @@ class MetaMessagingProvider(_meta.MetaWebhook, _http.HttpProvider):
     def parse(self, body):
         envelope = load_object(body)
         if envelope.get("object") != self.webhook_object:
-            raise MalformedError(f"not an {self.webhook_object!r} webhook")
+            raise MalformedError(f"not a {self.label} webhook (object {self.webhook_object!r})")
         events = []
         for entry in get_dicts(envelope, "entry", required=True):
             entry_id = get_str(entry, "id")
