@@ -23,3 +23,4 @@ from . import hr_job
 from . import messenger_account_whatsapp
 from . import messenger_account_telegram
 from . import messenger_account_x
+from . import messenger_account_meta

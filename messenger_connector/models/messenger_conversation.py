@@ -465,6 +465,10 @@ class MessengerConversation(models.Model):
             vals["state"] = "waiting"
         self.write(vals)
         self._on_inbound(message)
+        if event.referral and event.payload:
+            # a button's payload took the reference's place (Meta's Get Started after an m.me link): it may still
+            # apply for a job
+            self._apply_referral(event.referral)
         message._post_to_chatters()
         message._schedule_followups()
         return message
