@@ -338,7 +338,7 @@ def test_read_of_one_message(provider):
     assert (event.kind, event.status, event.external_id, event.watermark) == (STATUS, "read", "m_OUT9", None)
 
 
-@pytest.mark.parametrize("mids", ["m_A", [1], [None], [""], {"a": 1}])
+@pytest.mark.parametrize("mids", ["m_A", [1], [None], [""], [" \x00"], {"a": 1}])
 def test_bad_mids_are_malformed(provider, mids):
     item = meta_fakes.delivery_item(PSID, provider.page_id, watermark=1)
     item["delivery"]["mids"] = mids
@@ -432,6 +432,25 @@ def test_malformed_bodies(body):
     provider = MessengerProvider({})
     with pytest.raises(MalformedError):
         provider.parse(body)
+
+
+@pytest.mark.parametrize("value", ["", " ", "\x00", " \x00 "])
+@pytest.mark.parametrize("where", ["sender", "recipient", "postback mid", "read mid", "echo recipient"])
+def test_empty_ids_are_malformed(provider, where, value):
+    """An id made of nothing storable is refused, never stored as an empty id (found by the hostile run)."""
+    item = {
+        "sender": meta_fakes.message_item(PSID, "1", text="x"),
+        "recipient": meta_fakes.message_item(PSID, "1", text="x"),
+        "postback mid": meta_fakes.postback_item(PSID, "1", "T"),
+        "read mid": meta_fakes.read_item(PSID, "1", mid="m"),
+        "echo recipient": meta_fakes.echo_item(PSID, "1", text="x"),
+    }[where]
+    if where in ("sender", "recipient", "echo recipient"):
+        item[where.split()[-1]]["id"] = value
+    else:
+        item[where.split()[0]]["mid"] = value
+    with pytest.raises(MalformedError):
+        parse(provider, [item])
 
 
 def test_object_of_the_other_platform_is_malformed(provider):

@@ -293,9 +293,15 @@ def _when(value):
         raise MalformedError("a timestamp is out of range") from None
 
 
+def _optional_id(container, key):
+    """An id that may be absent (None); present, it must be one: an empty one (or one of NUL characters and
+    blanks, which cannot be stored) is malformed, never stored as an empty id."""
+    return get_str(container, key, required=True) if container.get(key) is not None else None
+
+
 def _party(item, key):
     """The id of ``sender`` / ``recipient``, or None when the party has none (a chat plugin's ``user_ref``)."""
-    return get_str(get_dict(item, key, required=True), "id")
+    return _optional_id(get_dict(item, key, required=True), "id")
 
 
 def _item_events(item, entry_id):
@@ -388,7 +394,7 @@ def _attachment_content(attachment):
 
 
 def _postback_event(postback, sender, timestamp):
-    mid = get_str(postback, "mid")
+    mid = _optional_id(postback, "mid")
     return Event(
         kind=MESSAGE, external_user_id=sender, external_id=mid, timestamp=timestamp,
         dedup_key=f"msg:{mid}" if mid else stable_key("postback:", {"sender": sender, "postback": postback,
@@ -401,10 +407,11 @@ def _postback_event(postback, sender, timestamp):
 def _receipt_events(receipt, status, person, timestamp):
     """One STATUS per named message id, and one for the watermark (every earlier message we sent)."""
     mids = receipt.get("mids")
-    if mids is not None and not (isinstance(mids, list) and all(isinstance(mid, str) and mid for mid in mids)):
+    if mids is not None and not (isinstance(mids, list) and all(
+            isinstance(mid, str) and mid.replace("\x00", "").strip() for mid in mids)):
         raise MalformedError("'mids' is not a list of message ids")
     mids = list(mids or [])
-    mid = get_str(receipt, "mid")  # Instagram's messaging_seen names the last message read
+    mid = _optional_id(receipt, "mid")  # Instagram's messaging_seen names the last message read
     if mid:
         mids.append(mid)
     events = [Event(kind=STATUS, status=status, external_id=mid, external_user_id=person, timestamp=timestamp,
