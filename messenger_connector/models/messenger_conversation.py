@@ -762,11 +762,23 @@ class MessengerConversation(models.Model):
             hint = _("Only an approved template message can be sent now: use 'Send Template'.") \
                 if self.account_id.has_templates else _("A reply is possible again once %(name)s writes.",
                                                        name=self.name)
+            if human and self._human_window_without_permission():
+                hint = _("%(hint)s The account has no human-agent permission, which would let an agent reply up to "
+                         "%(hours)s hours after the person's last message.", hint=hint,
+                         hours=self.account_id._provider_class().human_window_hours)
             raise UserError(_(
                 "The %(hours)s-hour reply window of this conversation is closed (last message from %(name)s: "
                 "%(when)s). %(hint)s",
                 hours=terms.window_hours or self.account_id.window_hours, name=self.name,
                 when=self.last_inbound_at and self._format_time(self.last_inbound_at) or _("never"), hint=hint))
+
+    def _human_window_without_permission(self):
+        """Whether an agent could still reply now if the account had the platform's human-agent permission (Meta's
+        HUMAN_AGENT): the reason a refusal names."""
+        provider = self.account_id._provider_class()
+        hours = provider and provider.human_window_hours
+        return bool(hours and self.last_inbound_at and not self.account_id._provider_config().get("human_agent")
+                    and fields.Datetime.now() < self.last_inbound_at + datetime.timedelta(hours=hours))
 
     def _reply_terms(self, human=True):
         """Whether (and how: a platform tag) a free-form message may go to this person now (a prov.ReplyTerms).

@@ -138,7 +138,7 @@ class TestMeta(MessengerCase, HttpCase):
         conversation = self.write_in(self.ig_account, self.fake_ig, psid, "Hi")
         before = len(conversation.messenger_message_ids)
         with freeze_time(fields.Datetime.now() + datetime.timedelta(hours=30)), \
-                self.assertRaisesRegex(UserError, "24"):
+                self.assertRaisesRegex(UserError, "24-hour reply window .* no human-agent permission.* 168 hours"):
             conversation.with_user(self.user_manager).action_send_text("Too late without the permission")
         self.assertEqual(len(conversation.messenger_message_ids), before, "nothing queued")
 
