@@ -9,6 +9,7 @@ from .base import (
 )
 from .meta import InstagramProvider, MessengerProvider
 from .telegram import TelegramProvider
+from .wechat import WeChatProvider
 from .whatsapp import WhatsAppProvider
 from .x import XProvider
 
@@ -18,6 +19,7 @@ PROVIDERS = {
     XProvider.name: XProvider,
     MessengerProvider.name: MessengerProvider,
     InstagramProvider.name: InstagramProvider,
+    WeChatProvider.name: WeChatProvider,
 }
 
 
@@ -38,7 +40,7 @@ def get_provider(name, config):
 
 __all__ = [
     "PROVIDERS", "get_provider", "register_provider", "TelegramProvider", "WhatsAppProvider", "XProvider",
-    "MessengerProvider", "InstagramProvider",
+    "MessengerProvider", "InstagramProvider", "WeChatProvider",
     # base
     "WebhookError", "AuthError", "MalformedError", "ProviderError", "RETRYABLE", "WINDOW_CLOSED", "PERMANENT",
     "REFUSED_BLOCK",

@@ -30,8 +30,9 @@ _CONFIG_ERRORS = (
 
 #: a Telegram bot token in a URL path (``/bot<id>:<secret>/method``, ``/file/bot<id>:<secret>/path``)
 BOT_TOKEN_IN_URL = re.compile(r"(/bot)\d+:[A-Za-z0-9_-]+")
-#: a Graph API token in a query string (Messenger and Instagram send ``?access_token=<page token>``)
-ACCESS_TOKEN_IN_URL = re.compile(r"([?&]access_token=)[^&\s\"']+")
+#: a token in a query string (Messenger and Instagram send ``?access_token=<page token>``, WeChat
+#: ``access_token=...`` on every call and ``secret=<app secret>`` fetching a token)
+ACCESS_TOKEN_IN_URL = re.compile(r"([?&](?:access_token|secret)=)[^&\s\"']+")
 
 
 def redact_url_tokens(text):
