@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Hostile input: a generated corpus of at least 10,000 bad requests per provider, posted to a real Odoo 18.
 
-Per provider (WhatsApp Cloud API, Telegram, X Direct Messages, Messenger, Instagram), seeded and reproducible:
+Per provider (WhatsApp Cloud API, Telegram, X Direct Messages, Messenger, Instagram, WeChat), seeded and
+reproducible:
 
 - ``valid``: well-formed, authenticated deliveries (stored once, 200), then ``replayed`` byte for byte (200,
   nothing stored again);
@@ -17,14 +18,22 @@ Checked: no answer is a 5xx (or a dropped connection before any answer, except a
 closes a socket the client is still writing to); nothing is stored for a non-200 answer; every stored event
 is processed without crashing the processor (done, or failed with its error kept).
 
+WeChat (signatures in the query string, XML bodies, an account in compatible mode so that both plain and
+encrypted deliveries are valid) has categories of its own instead of the JSON ones: ``xml attack`` (DOCTYPE,
+entity declarations, billion laughs, external and parameter entities, signed: 400), ``broken aes`` (a signed
+``Encrypt`` that does not decrypt: 403), ``wrong app id`` (encrypted for another app: 403), ``wrong account``
+(a ``ToUserName`` other than ours: 403); ``wrong type`` replaces or removes one field (200 or 400).
+
     python3 bench/hostile.py                   # >= 10,000 per provider
     python3 bench/hostile.py --per-provider 1000
     python3 bench/hostile.py --providers x      # one provider only
+    python3 bench/hostile.py --providers wechat
 
 For X, hostile CRC GETs (``crc_token`` missing, empty, a JSON body to get signed, NUL, very long) are sent too:
 none may answer 5xx, and a token that could be a delivery body is never signed (403).
 """
 import argparse
+import base64
 import collections
 import copy
 import json
@@ -39,8 +48,11 @@ import _common as c
 
 F = c.fakes
 PROVIDERS = c.fakes  # noqa: F841 (fakes and the providers come from the same package)
-from messenger_connector.providers import TelegramProvider, WhatsAppProvider, XProvider, get_provider  # noqa: E402
+from messenger_connector.providers import (  # noqa: E402
+    TelegramProvider, WeChatProvider, WhatsAppProvider, XProvider, get_provider,
+)
 from messenger_fakes import meta as meta_fakes  # noqa: E402
+from messenger_fakes import wechat as WF  # noqa: E402
 from messenger_fakes import x as FX  # noqa: E402
 
 X_USER_ID = FX.DEMO_X_USER_ID
@@ -60,6 +72,19 @@ account = env["messenger.account"].create({"name": "Bench X", "provider": "x",
 env.cr.commit()
 emit({"id": account.id, "key": account.webhook_key})
 """
+SETUP_WC = """
+account = env["messenger.account"].create({"name": "Bench WeChat", "provider": "wechat",
+    "api_base_url": "http://127.0.0.1:9", "wc_app_id": %(app_id)r, "wc_app_secret": %(secret)r,
+    "wc_token": %(token)r, "wc_encoding_aes_key": %(aes_key)r, "wc_encryption": "compatible",
+    "wc_account_type": "service", "wc_original_id": %(original_id)r})
+env.cr.commit()
+emit({"id": account.id, "key": account.webhook_key})
+"""
+WC_CONFIG = {"app_id": WF.DEMO_WC_APP_ID, "app_secret": WF.DEMO_WC_APP_SECRET, "token": WF.DEMO_WC_TOKEN,
+             "encoding_aes_key": WF.DEMO_WC_AES_KEY, "encryption": "compatible", "account_type": "service",
+             "original_id": WF.DEMO_WC_ORIGINAL_ID}
+#: categories in which no request may be answered 200
+REFUSED_CATEGORIES = ("unsigned", "malformed", "oversized", "xml attack", "broken aes", "wrong app id", "wrong account")
 
 SETUP_META = """
 account = env["messenger.account"].create({"name": "Bench %(provider)s", "provider": %(provider)r,
@@ -323,10 +348,229 @@ class Corpus:
             self.add("wrong type", body, path=".".join(map(str, path)))
             n -= 1
 
+XML_ATTACKS = [
+    b'<!DOCTYPE xml><xml><ToUserName>%(to)s</ToUserName></xml>',
+    b'<!DOCTYPE xml [<!ENTITY a "x">]><xml><ToUserName>%(to)s</ToUserName><Content>&a;</Content></xml>',
+    b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;'
+    b'&lol;&lol;&lol;"><!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">'
+    b'<!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">]><xml><Content>&lol4;</Content></xml>',
+    b'<!DOCTYPE xml [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><xml><Content>&xxe;</Content></xml>',
+    b'<!DOCTYPE xml [<!ENTITY xxe SYSTEM "http://127.0.0.1:9/x">]><xml><Content>&xxe;</Content></xml>',
+    b'<!DOCTYPE xml [<!ENTITY %% p SYSTEM "http://127.0.0.1:9/p.dtd"> %%p;]><xml/>',
+    b'<!DOCTYPE xml SYSTEM "http://127.0.0.1:9/x.dtd"><xml/>',
+    b'<!DOCTYPE xml [<!ELEMENT xml ANY><!ATTLIST xml a CDATA "x">]><xml/>',
+    b'<xml><ToUserName>%(to)s</ToUserName><Content>&undeclared;</Content></xml>',
+    b'<?xml version="1.0" encoding="UTF-7"?><xml/>',
+]
+WC_WRONG_VALUES = ["", " ", "x", "-1", "0", "1.5", "NaN", "1e308", "99999999999999999999", "<", "]]>", "\u0000",
+                   "中文", "x" * 5000, {"a": "1"}, {"a": {"b": "1"}}, None]
+
+
+class WeChatCorpus(Corpus):
+    """WeChat's own corpus: signatures in the query, XML bodies, plain and encrypted deliveries."""
+
+    def valid_fields(self):
+        self.counter += 1
+        n = self.counter
+        openid = f"oHostile{n % 300:019d}"
+        created = 1700000000 + n
+        kind = n % 6
+        if kind == 0:
+            return WF.wc_text(openid, f"hostile valid {n}", msg_id=880000000 + n, create_time=created)
+        if kind == 1:
+            return WF.wc_message(openid, "image", 880000000 + n, create_time=created, PicUrl="http://127.0.0.1:9/p",
+                                 MediaId=f"MEDIA{n}")
+        if kind == 2:
+            return WF.wc_event(openid, "subscribe", f"qrscene_JOB-{n % 7 + 1}", create_time=created)
+        if kind == 3:
+            return WF.wc_event(openid, "CLICK", f"MENU_{n % 5}", create_time=created)
+        if kind == 4:
+            return WF.wc_message(openid, "location", 880000000 + n, create_time=created, Location_X=31.2,
+                                 Location_Y=121.5, Scale=15, Label=f"Place {n}")
+        return WF.wc_template_finish(770000000 + n, "failed:user block" if n % 2 else "success", openid,
+                                     create_time=created)
+
+    def delivery(self, fields, mode=None, **kwargs):
+        mode = mode or ("safe" if self.counter % 2 else "plain")
+        params, body = WF.wc_delivery(fields, mode=mode, **kwargs)
+        return params, body
+
+    def add_wc(self, category, params, body, mode="post", path=None):
+        self.items.append({"category": category, "body": bytes(body), "headers": {"Content-Type": "text/xml"},
+                           "query": WF.wc_query(params), "path": path, "mode": mode})
+
+    def signed_plain(self, body):
+        """The query of a plain delivery signed right (the plain signature does not cover the body)."""
+        return WF.wc_delivery(b"<xml/>", mode="plain")[0]
+
+    def signed_encrypt(self, encrypted):
+        """Query and body of a delivery whose msg_signature is right for ``encrypted``."""
+        timestamp, nonce = str(1700000000 + self.counter), str(self.rng.randrange(10 ** 9))
+        params = {"signature": WF.wc_signature(WF.DEMO_WC_TOKEN, timestamp, nonce), "timestamp": timestamp,
+                  "nonce": nonce, "encrypt_type": "aes",
+                  "msg_signature": WF.wc_signature(WF.DEMO_WC_TOKEN, timestamp, nonce, encrypted)}
+        return params, WF.wc_xml({"ToUserName": WF.DEMO_WC_ORIGINAL_ID, "Encrypt": encrypted})
+
+    def build(self):
+        size, rng = self.size, self.rng
+        share = {"valid": 0.05, "replayed": 0.05, "unsigned": 0.12, "malformed": 0.12, "oversized": 0.02,
+                 "xml attack": 0.10, "broken aes": 0.10, "wrong app id": 0.05, "wrong account": 0.05,
+                 "nested": 0.04}
+        valid = []
+        for _ in range(int(size * share["valid"])):
+            params, body = self.delivery(self.valid_fields())
+            valid.append((params, body))
+            self.add_wc("valid", params, body)
+        for _ in range(int(size * share["replayed"])):
+            self.add_wc("replayed", *rng.choice(valid))
+        self._wc_unsigned(int(size * share["unsigned"]), valid)
+        self._wc_malformed(int(size * share["malformed"]), valid)
+        self._wc_oversized(int(size * share["oversized"]))
+        self._wc_xml_attacks(int(size * share["xml attack"]))
+        self._wc_broken_aes(int(size * share["broken aes"]))
+        for i in range(int(size * share["wrong app id"])):
+            self.add_wc("wrong app id", *self.delivery(self.valid_fields(), mode="safe",
+                                                       app_id=f"wx{i % 97:016d}"))
+        for _i in range(int(size * share["wrong account"])):
+            fields = {**self.valid_fields(), "ToUserName": rng.choice(["gh_other0000000", "", "GH_0123456789AB",
+                                                                       WF.DEMO_WC_ORIGINAL_ID + " "])}
+            self.add_wc("wrong account", *self.delivery(fields, mode=rng.choice(["plain", "safe"])))
+        for i in range(int(size * share["nested"])):
+            depth = rng.choice([9, 50, 1000, 100000])
+            body = b"<xml>" + b"<a>" * depth + b"x" + b"</a>" * depth + b"</xml>"
+            params, body = self.delivery(body, mode="plain" if i % 2 else "safe")
+            self.add_wc("nested", params, body)
+        self._wc_wrong_types(size - len(self.items))
+        head, tail = self.items[:len(valid)], self.items[len(valid):]
+        rng.shuffle(tail)
+        self.items = head + tail
+        return self.items
+
+    def _wc_unsigned(self, n, valid):
+        rng = self.rng
+        for i in range(n):
+            params, body = self.delivery(self.valid_fields())
+            variant = i % 8
+            if variant == 0:
+                params = {k: v for k, v in params.items() if k not in ("signature", "msg_signature")}
+            elif variant == 1:
+                params.update(signature="0" * 40, msg_signature="0" * 40)
+            elif variant == 2:
+                params["timestamp"] = str(int(params["timestamp"]) + 1)
+            elif variant == 3:
+                params["nonce"] += "x"
+            elif variant == 4:
+                params = {**params, **{k: v[:-1] for k, v in params.items() if k.endswith("signature")}}
+            elif variant == 5:
+                params = dict(rng.choice(valid)[0])  # the signature of another delivery
+                params.update(timestamp="1", nonce="1")
+            elif variant == 6:
+                params, body = self.delivery(self.valid_fields(), mode="safe", token="another-token")
+            else:
+                params, body = self.delivery(self.valid_fields(), mode="plain", token="another-token")
+            self.add_wc("unsigned", params, body)
+
+    def _wc_malformed(self, n, valid):
+        rng = self.rng
+        fixed = [b"", b" ", b"{}", b"null", b"<xml>", b"</xml>", b"<xml/>", b"<root/>", b"<xml><xml/></xml>",
+                 b"\xef\xbb\xbf<xml/>", b"\xff\xfe<\x00x\x00", b"\x00" * 10, b"<xml/><xml/>", b"<?xml?><xml/>"]
+        for i in range(n):
+            if i < len(fixed):
+                body = fixed[i]
+            else:
+                base = WF.wc_xml(self.valid_fields())
+                choice = i % 5
+                if choice == 0:
+                    body = base[:rng.randrange(1, len(base))]
+                elif choice == 1:
+                    body = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300)))
+                elif choice == 2:
+                    pos = rng.randrange(len(base))
+                    body = base[:pos] + bytes([rng.choice([0x80, 0xC0, 0xFF, 0xED, 0x00, 0x01])]) + base[pos:]
+                elif choice == 3:
+                    body = base.replace(b"<xml>", b"<xml><", 1)
+                else:
+                    body = base.replace(b"</MsgType>", b"</MsgTyp>", 1)
+            # authenticated: plain (the signature does not cover the body) or encrypted right
+            if i % 2:
+                self.add_wc("malformed", self.signed_plain(body), body)
+            else:
+                self.add_wc("malformed", *self.signed_encrypt(WF.wc_encrypt(body)))
+
+    def _wc_oversized(self, n):
+        limit = 1024 * 1024
+        for i in range(n):
+            fields = WF.wc_text(text="x" * (limit + 10 + i), msg_id=990000000 + i)
+            params, body = self.delivery(fields, mode="plain" if i % 2 else "safe")
+            variant = i % 3
+            if variant == 0:
+                self.add_wc("oversized", params, body)
+            elif variant == 1:
+                self.add_wc("oversized", params, body, mode="chunked")
+            else:
+                self.add_wc("oversized", params, b"<xml/>", mode="huge-length")
+
+    def _wc_xml_attacks(self, n):
+        for i in range(n):
+            body = XML_ATTACKS[i % len(XML_ATTACKS)] % {b"to": WF.DEMO_WC_ORIGINAL_ID.encode()}
+            if i % 3 == 0:
+                self.add_wc("xml attack", self.signed_plain(body), body)
+            elif i % 3 == 1:
+                self.add_wc("xml attack", *self.signed_encrypt(WF.wc_encrypt(body)))
+            else:  # the attack in the outer, clear envelope of an encrypted delivery
+                params, inner = self.signed_encrypt(WF.wc_encrypt(WF.wc_xml(self.valid_fields())))
+                self.add_wc("xml attack", params, body.replace(b"<xml>", inner[:5], 1) if b"<xml>" in body else body)
+
+    def _wc_broken_aes(self, n):
+        rng = self.rng
+        for i in range(n):
+            good = WF.wc_encrypt(WF.wc_xml(self.valid_fields()))
+            raw = bytearray(base64.b64decode(good))
+            variant = i % 7
+            if variant == 0:
+                # in the last two blocks: the padding or the app id breaks (a flip elsewhere garbles the XML, or
+                # nothing that is checked: CBC has no integrity, the msg_signature and app id give it)
+                raw[len(raw) - 1 - rng.randrange(32)] ^= 1 << rng.randrange(8)
+                encrypted = base64.b64encode(bytes(raw)).decode()
+            elif variant == 1:
+                encrypted = base64.b64encode(bytes(raw[:-rng.randrange(1, 17)])).decode()
+            elif variant == 2:
+                encrypted = good[:-4] + "!!!!"
+            elif variant == 3:
+                encrypted = WF.wc_encrypt(WF.wc_xml(self.valid_fields()), aes_key="Z" * 43)
+            elif variant == 4:
+                encrypted = base64.b64encode(bytes(rng.randrange(256) for _ in range(64))).decode()
+            elif variant == 5:
+                encrypted = ""
+            else:
+                encrypted = base64.b64encode(b"\x10" * 32).decode()
+            self.add_wc("broken aes", *self.signed_encrypt(encrypted))
+
+    def _wc_wrong_types(self, n):
+        rng = self.rng
+        seen = set()
+        while n > 0:
+            fields = self.valid_fields()
+            key = rng.choice([k for k in fields if k != "ToUserName"])
+            value = rng.choice(WC_WRONG_VALUES)
+            mutated = dict(fields)
+            if value is None:
+                del mutated[key]
+            else:
+                mutated[key] = value
+            params, body = self.delivery(mutated, mode="plain" if n % 2 else "safe")
+            if body in seen:
+                continue
+            seen.add(body)
+            self.add_wc("wrong type", params, body, path=key)
+            n -= 1
+
 
 def raw_post(url, item, timeout=30):
     """POST with a raw socket (chunked bodies, lying lengths); (status or error name)."""
     host, port, path = c._split(url)
+    if item.get("query"):
+        path += "?" + item["query"]
     body, headers = item["body"], dict(item["headers"])
     lines = [f"POST {path} HTTP/1.1", f"Host: {host}:{port}", "Connection: close"]
     if item["mode"] == "chunked":
@@ -433,15 +677,16 @@ def crc_gets(url):
 
 
 def run_provider(name, args, server, db, account):
-    corpus = Corpus(name, seed=args.seed + {"whatsapp": 0, "telegram": 1, "x": 2, "messenger": 3, "instagram": 4}[name],
-                    size=args.per_provider)
+    seed = args.seed + {"whatsapp": 0, "telegram": 1, "x": 2, "messenger": 3, "instagram": 4, "wechat": 5}[name]
+    corpus = (WeChatCorpus if name == "wechat" else Corpus)(name, seed=seed, size=args.per_provider)
     items = corpus.build()
     url = f"{server.url}/messenger/webhook/{account['key']}"
     provider = {"whatsapp": lambda: WhatsAppProvider({"app_secret": c.APP_SECRET}),
                 "telegram": lambda: TelegramProvider({"secret_token": c.TG_SECRET}),
                 "x": lambda: XProvider({"consumer_secret": X_SECRET, "user_id": X_USER_ID}),
                 "messenger": lambda: get_provider("messenger", {"app_secret": c.APP_SECRET}),
-                "instagram": lambda: get_provider("instagram", {"app_secret": c.APP_SECRET})}[name]()
+                "instagram": lambda: get_provider("instagram", {"app_secret": c.APP_SECRET}),
+                "wechat": lambda: WeChatProvider(WC_CONFIG)}[name]()
     before = {row[0] for row in c.sql(db, "SELECT key FROM messenger_event WHERE account_id = %s", [account["id"]])}
     started = time.perf_counter()
     answers = post_corpus(url, items, args.concurrency)
@@ -473,7 +718,7 @@ def run_provider(name, args, server, db, account):
     stored_from_refused = len(stored & (refused_keys - accepted_keys))
     stored_unexplained = len(stored - accepted_keys)
     wrong_200 = sum(n for cat, counter in by_category.items() for a, n in counter.items()
-                    if a == 200 and cat in ("unsigned", "malformed", "oversized"))
+                    if a == 200 and cat in REFUSED_CATEGORIES)
     replay_ok = by_category["replayed"].get(200, 0) == sum(by_category["replayed"].values())
     crc_bad = sum(1 for label, a in extra.items() if label.startswith("crc") and isinstance(a, str))
     return {"provider": name, "requests": len(items) + len(extra), "seconds": seconds, "by_category": by_category,
@@ -488,8 +733,8 @@ def main():
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--seed", type=int, default=20241124)
     parser.add_argument("--port", type=int, default=8096)
-    parser.add_argument("--providers", default="whatsapp,telegram,x,messenger,instagram",
-                        help="comma-separated: whatsapp, telegram, x, messenger, instagram (default: all)")
+    parser.add_argument("--providers", default="whatsapp,telegram,x,messenger,instagram,wechat",
+                        help="comma-separated: whatsapp, telegram, x, messenger, instagram, wechat (default: all)")
     args = parser.parse_args()
     c.free_port_check(args.port)
     db = c.fresh_db("bench_hostile")
@@ -499,7 +744,10 @@ def main():
               "x": lambda: c.shell(db, SETUP_X % {"user_id": X_USER_ID, "secret": X_SECRET}),
               **{name: lambda name=name: c.shell(db, SETUP_META % {"provider": name, "page_id": META_PAGE_IDS[name],
                                                                    "secret": c.APP_SECRET})
-                 for name in META_PAGE_IDS}}
+                 for name in META_PAGE_IDS},
+              "wechat": lambda: c.shell(db, SETUP_WC % {
+                  "app_id": WF.DEMO_WC_APP_ID, "secret": WF.DEMO_WC_APP_SECRET, "token": WF.DEMO_WC_TOKEN,
+                  "aes_key": WF.DEMO_WC_AES_KEY, "original_id": WF.DEMO_WC_ORIGINAL_ID})}
     accounts = [(name, setups[name]()) for name in chosen]
     results = []
     with c.OdooServer(db, args.port, workers=4, cron=1, name="hostile") as server:
@@ -517,10 +765,11 @@ def main():
                   if "Exception during request handling" in line)
 
     print(f"\nHostile corpus (seed {args.seed}), Odoo prefork --workers=4. Machine: {c.machine()}\n")
-    categories = ["valid", "replayed", "unsigned", "malformed", "wrong type", "nested", "oversized"]
+    categories = ["valid", "replayed", "unsigned", "malformed", "wrong type", "nested", "oversized", "xml attack",
+                  "broken aes", "wrong app id", "wrong account"]
     rows = []
     for r in results:
-        for category in categories:
+        for category in (cat for cat in categories if r["by_category"][cat]):
             counter = r["by_category"][category]
             rows.append([r["provider"], category, sum(counter.values()),
                          ", ".join(f"{k}: {v}" for k, v in sorted(counter.items(), key=lambda kv: str(kv[0])))])

@@ -855,3 +855,62 @@ def test_wechatpy_accepts_our_signatures(wechatpy_crypto):
     exceptions = pytest.importorskip("wechatpy.exceptions")
     with pytest.raises(exceptions.InvalidSignatureException):
         utils.check_signature(wf.DEMO_WC_TOKEN, "0" * 40, "1700000002", "abc")
+
+
+# --- the fake's admin endpoints (driven from another process: the Odoo tests, the demo) --------------------
+
+
+def test_fake_admin_endpoints(wc, wc_fake):
+    import requests  # noqa: PLC0415
+    url = wc_fake.url
+    assert requests.post(f"{url}/_fake/close_window", json={"openid": OPENID}, timeout=5).json() == {"ok": True}
+    with pytest.raises(ProviderError):
+        wc.send_text(OPENID, "closed")
+    requests.post(f"{url}/_fake/interact", json={"openid": OPENID}, timeout=5)
+    wc.send_text(OPENID, "open again")
+    requests.post(f"{url}/_fake/set_quotas", json={"cs_quota": 1}, timeout=5)
+    with pytest.raises(ProviderError) as info:
+        wc.send_text(OPENID, "over")
+    assert info.value.code == "45047"
+    requests.post(f"{url}/_fake/add_media", json={"media_id": "M9", "content_base64": "aGk=",
+                                                   "mime_type": "image/png"}, timeout=5)
+    assert wc.download_media(Media(id="M9")).content == b"hi"
+    requests.post(f"{url}/_fake/expire_token", json={}, timeout=5)
+    state = requests.get(f"{url}/_fake/state", timeout=5).json()
+    assert state["token_fetches"] == 1 and state["current_token"] == wc.config["access_token"]
+    assert [m["text"] for m in requests.get(f"{url}/_fake/sent", timeout=5).json()] == ["open again"]
+    with pytest.raises(ProviderError) as info:
+        wc.send_text(OPENID, "expired")
+    assert info.value.code == "42001"
+    requests.post(f"{url}/_fake/reset", json={}, timeout=5)
+    assert wc_fake.token_fetches == 0 and not wc_fake.sent
+
+
+def test_fake_serializes_token_fetches(make_wc, wc_fake):
+    """Two fetches at once: the later one wins, the earlier token is dead (why Odoo must fetch under a lock)."""
+    import threading  # noqa: PLC0415
+    wc_fake.token_delay = 0.05
+    tokens = []
+    threads = [threading.Thread(target=lambda: tokens.append(make_wc().config["access_token"])) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wc_fake.token_fetches == 2 and wc_fake.current_token in tokens
+    stale = next(token for token in tokens if token != wc_fake.current_token)
+    with pytest.raises(ProviderError) as info:
+        make_wc(access_token=stale).send_text(OPENID, "hi")
+    assert info.value.code == "40001"
+
+
+def test_long_event_keys_give_bounded_delivery_keys():
+    event = receive(offline(), wf.wc_event(event="VIEW", event_key="https://example.com/" + "x" * 5000))
+    assert len(event.dedup_key) < 100 and event.dedup_key.startswith("event:sha256:")
+    assert event.payload.endswith("x" * 5000)
+
+
+@pytest.mark.parametrize("field, value", [("FromUserName", "o 1"), ("FromUserName", "中文"), ("FromUserName", "o" * 65),
+                                          ("MsgId", "12 34"), ("MsgId", "1" * 65)])
+def test_ids_wechat_never_makes_are_400(field, value):
+    with pytest.raises(MalformedError):
+        receive(offline(), {**wf.wc_text(), field: value})

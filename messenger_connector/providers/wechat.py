@@ -6,6 +6,7 @@ token invalidates the previous one, so one token per account is kept and shared 
 passes it in the config (``access_token``), fetches a new one with :meth:`WeChatProvider.fetch_access_token`
 and, on an error of :data:`TOKEN_ERROR_CODES`, refreshes it and tries once more.
 """
+import hashlib
 import json
 import mimetypes
 import re
@@ -49,6 +50,11 @@ RETRYABLE_CODES = {BUSY_CODE: "WeChat is busy", 45009: "the daily API call quota
 UNFOLLOWED_CODE = 43004
 
 OPENID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+#: OpenIDs and message ids as WeChat makes them: never anything that could not be a key
+ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+#: a delivery key longer than this (an event with a long key, e.g. a VIEW URL) is replaced by its hash: keys are
+#: indexed, and an index entry has a size limit
+MAX_KEY = 160
 MEDIA_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,128}")
 QR_SCENE_PREFIX = "qrscene_"
 MAX_SCENE = 64
@@ -509,6 +515,21 @@ def _id(fields, key, required=False):
     return None if value is None else value.strip()
 
 
+def _identifier(fields, key, required=False):
+    """An OpenID or message id: MalformedError for anything WeChat does not make."""
+    value = _id(fields, key, required)
+    if value is not None and not ID_RE.fullmatch(value):
+        raise MalformedError(f"{key} is not an id")
+    return value
+
+
+def _bounded(key):
+    if len(key) <= MAX_KEY:
+        return key
+    prefix = key.partition(":")[0]
+    return f"{prefix}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
+
+
 def _number(fields, key):
     value = _id(fields, key, required=True)
     try:
@@ -523,12 +544,12 @@ def _number(fields, key):
 def _event(fields):
     """The normalized Event of one delivery's fields."""
     msg_type = _id(fields, "MsgType", required=True)
-    openid = _id(fields, "FromUserName", required=True)
+    openid = _identifier(fields, "FromUserName", required=True)
     created = _id(fields, "CreateTime")
     common = {"external_user_id": openid, "timestamp": to_utc(created), "raw": fields}
     if msg_type == "event":
         return _platform_event(fields, created, common)
-    msg_id = _id(fields, "MsgId")
+    msg_id = _identifier(fields, "MsgId")
     if not msg_id:
         return Event(kind=UNKNOWN, dedup_key=stable_key("unknown:", fields), **common)
     return Event(kind=MESSAGE, external_id=msg_id, dedup_key=f"msg:{msg_id}", **common,
@@ -562,7 +583,7 @@ def _platform_event(fields, created, common):
     key = _id(fields, "EventKey") or ""
     # no MsgId on events: the person, the second, the event and its key identify one (WeChat's retries of it
     # carry the same values; the key keeps two menu clicks of the same second apart)
-    dedup_key = f"event:{common['external_user_id']}:{created}:{name}:{key}"
+    dedup_key = _bounded(f"event:{common['external_user_id']}:{created}:{name}:{key}")
     if name == "subscribe":
         # following the account: the person asks for its service messages (the event is the evidence); from a
         # parametric QR code the key is "qrscene_<scene>"
@@ -588,9 +609,9 @@ def _platform_event(fields, created, common):
 def _template_status(fields, common):
     """The final state of a template message: Status "success", "failed:user block" (the person turned the
     account's notifications off: a refusal), "failed: system failed"."""
-    msg_id = _id(fields, "MsgID", required=True)
+    msg_id = _identifier(fields, "MsgID", required=True)
     status = (_id(fields, "Status") or "").strip()
-    dedup_key = f"template:{msg_id}:{status}"
+    dedup_key = _bounded(f"template:{msg_id}:{status}")
     if status == "success":
         return Event(kind=STATUS, external_id=msg_id, status="delivered", dedup_key=dedup_key, **common)
     if status.startswith("failed"):
