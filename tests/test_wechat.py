@@ -914,3 +914,54 @@ def test_long_event_keys_give_bounded_delivery_keys():
 def test_ids_wechat_never_makes_are_400(field, value):
     with pytest.raises(MalformedError):
         receive(offline(), {**wf.wc_text(), field: value})
+
+
+# --- the token source: a refresh and one retry after a token error -----------------------------------------
+
+
+class TokenStore:
+    """What the Odoo side does, in miniature: one shared token, a new one only in place of the stale one."""
+
+    def __init__(self, provider_factory):
+        self.fetcher = provider_factory(access_token="unused")
+        self.token = None
+        self.asked = []
+
+    def __call__(self, stale):
+        self.asked.append(stale)
+        if self.token is None or self.token == stale:
+            self.token = self.fetcher.fetch_access_token()[0]
+        return self.token
+
+
+@pytest.mark.parametrize("spoil", ["supersede", "expire"])
+def test_token_error_refreshes_and_retries_once(make_wc, wc_fake, spoil):
+    store = TokenStore(make_wc)
+    provider = make_wc(access_token=None, token_source=store)
+    provider.send_text(OPENID, "first")  # no token yet: the source gives one
+    assert wc_fake.token_fetches == 1
+    if spoil == "supersede":
+        make_wc()  # someone else fetched a token: ours is stale (40001)
+    else:
+        wc_fake.expire_token()  # 42001
+    provider.send_text(OPENID, "second")
+    assert store.asked == [None, store.asked[-1]] and store.asked[-1] is not None  # asked again with the stale one
+    # one fetch for the first token, one for the refresh (and the other one's fetch that superseded ours)
+    assert wc_fake.token_fetches == (3 if spoil == "supersede" else 2)
+    assert [sent["text"] for sent in wc_fake.sent] == ["first", "second"]
+
+
+def test_token_error_retried_once_only(make_wc, wc_fake):
+    provider = make_wc(access_token="stale", token_source=lambda stale: "still-not-valid")
+    with pytest.raises(ProviderError) as info:
+        provider.send_text(OPENID, "x")
+    assert info.value.code == "40014"
+    assert len([r for r in wc_fake.requests if r.path.endswith("custom/send")]) == 2
+
+
+def test_media_download_refreshes_the_token(make_wc, wc_fake):
+    wc_fake.add_media("IMG2", b"img", "image/jpeg")
+    store = TokenStore(make_wc)
+    provider = make_wc(access_token="expired-or-made-up", token_source=store)
+    assert provider.download_media(Media(id="IMG2")).content == b"img"
+    assert store.asked == ["expired-or-made-up"]

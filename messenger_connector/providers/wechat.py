@@ -2,9 +2,10 @@
 parsing, outbound calls.
 
 One webhook POST carries one message or event. The access token is not fetched here on each call: a new
-token invalidates the previous one, so one token per account is kept and shared on the Odoo side, which
-passes it in the config (``access_token``), fetches a new one with :meth:`WeChatProvider.fetch_access_token`
-and, on an error of :data:`TOKEN_ERROR_CODES`, refreshes it and tries once more.
+token invalidates the previous one, so one token per account is kept and shared on the Odoo side. It comes in
+the config, as ``access_token`` and/or ``token_source`` (a callable giving the shared token, or a new one
+in place of a stale one, fetched with :meth:`WeChatProvider.fetch_access_token`): after an error of
+:data:`TOKEN_ERROR_CODES` the call is tried once more with the token ``token_source`` gives.
 """
 import hashlib
 import json
@@ -75,7 +76,8 @@ class WeChatProvider(_http.HttpProvider):
     Config: ``app_id``, ``app_secret``, ``token`` (the signature token typed in the dashboard),
     ``encoding_aes_key`` (43 characters), ``encryption`` ("plain", "compatible", "safe"), ``account_type``
     ("subscription", "service"), ``original_id`` (the account's ``gh_...`` id, the ``ToUserName`` of every
-    delivery), ``access_token`` (the account's current token, kept on the Odoo side).
+    delivery), ``access_token`` (the account's current token, kept on the Odoo side), ``token_source``
+    (callable(stale token or None) -> token).
     """
 
     name = "wechat"
@@ -319,6 +321,13 @@ class WeChatProvider(_http.HttpProvider):
         media_id = getattr(media, "id", None)
         if not isinstance(media_id, str) or not MEDIA_ID_RE.fullmatch(media_id):
             raise ProviderError(PERMANENT, "no valid WeChat media_id to download", code="no_media")
+        content, content_type = self._with_token(lambda: self._media_get(media_id))
+        mime_type = (media.mime_type or (content_type or "").partition(";")[0].strip()
+                     or "application/octet-stream")
+        filename = media.filename or f"{media_id}{mimetypes.guess_extension(mime_type) or ''}"
+        return DownloadedMedia(content, mime_type=mime_type, filename=filename)
+
+    def _media_get(self, media_id):
         content, content_type = self.http.download(
             self._url("/cgi-bin/media/get"), self.max_media_bytes, params={**self._token(), "media_id": media_id})
         if _looks_json(content, content_type):
@@ -329,10 +338,7 @@ class WeChatProvider(_http.HttpProvider):
             if not isinstance(link, str) or not link.startswith(("https://", "http://")):
                 raise ProviderError(PERMANENT, "the media answer has no content", code="bad_response")
             content, content_type = self.http.download(link, self.max_media_bytes)
-        mime_type = (media.mime_type or (content_type or "").partition(";")[0].strip()
-                     or "application/octet-stream")
-        filename = media.filename or f"{media_id}{mimetypes.guess_extension(mime_type) or ''}"
-        return DownloadedMedia(content, mime_type=mime_type, filename=filename)
+        return content, content_type
 
     def fetch_profile(self, external_user_id):
         """Nickname, language, picture and UnionID as ``user/info`` gives them (since 2021 WeChat gives no
@@ -361,13 +367,32 @@ class WeChatProvider(_http.HttpProvider):
 
     def _token(self):
         token = self.config.get("access_token")
+        if not token and callable(self.config.get("token_source")):
+            token = self.config["access_token"] = self.config["token_source"](None)
         if not isinstance(token, str) or not token:
             raise ProviderError(RETRYABLE, "no WeChat access token yet", code="no_token")
         return {"access_token": token}
 
+    def _with_token(self, call):
+        """``call()``; after a token error, once more with the token ``token_source`` gives instead of the stale
+        one (config ``token_source``: callable(stale token or None) -> token, e.g. the account's shared store)."""
+        try:
+            return call()
+        except ProviderError as error:
+            source = self.config.get("token_source")
+            if not is_token_error(error) or not callable(source):
+                raise
+            self.config["access_token"] = source(self.config.get("access_token"))
+            return call()
+
     def _api(self, method, path, params=None, payload=None, files=None, with_token=True):
         """Call one API method; return its JSON answer, or raise the classified error of its ``errcode``."""
-        query = {**(self._token() if with_token else {}), **(params or {})}
+        if with_token:
+            return self._with_token(lambda: self._call(method, path, {**self._token(), **(params or {})}, payload,
+                                                       files))
+        return self._call(method, path, params or {}, payload, files)
+
+    def _call(self, method, path, query, payload, files):
         kwargs = {"params": query}
         if payload is not None:
             # UTF-8 as is: WeChat shows \\u escapes of some APIs literally
