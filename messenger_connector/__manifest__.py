@@ -30,6 +30,7 @@
         "views/messenger_account_telegram_views.xml",
         "views/messenger_account_x_views.xml",
         "views/messenger_account_meta_views.xml",
+        "views/messenger_account_wechat_views.xml",
     ],
     "demo": [
         "demo/messenger_demo.xml",

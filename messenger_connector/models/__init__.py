@@ -24,3 +24,6 @@ from . import messenger_account_whatsapp
 from . import messenger_account_telegram
 from . import messenger_account_x
 from . import messenger_account_meta
+from . import messenger_account_wechat
+from . import messenger_wechat_token
+from . import messenger_wechat_broadcast

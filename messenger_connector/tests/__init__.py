@@ -20,3 +20,4 @@ from . import test_tours
 from . import test_i18n
 from . import test_x
 from . import test_meta
+from . import test_wechat

@@ -1,0 +1,199 @@
+import datetime
+import logging
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError, ValidationError
+
+from .. import providers as prov
+from ..providers import ProviderError
+from ..providers import _wechat_crypto
+from ..providers.wechat import ACCOUNT_TYPES, ENCRYPTIONS
+from .messenger_account import MANAGER
+
+_logger = logging.getLogger(__name__)
+
+#: customer-service messages per person after each interaction (PROVIDERS.md; older WeChat documents differ)
+DEFAULT_QUOTA_AFTER_MESSAGE = 5
+DEFAULT_QUOTA_AFTER_EVENT = 3
+
+
+class MessengerAccount(models.Model):
+    """WeChat Official Accounts (subscription and service accounts)."""
+
+    _inherit = "messenger.account"
+
+    provider = fields.Selection(selection_add=[("wechat", "WeChat Official Account")],
+                                ondelete={"wechat": "cascade"})
+    wc_app_id = fields.Char("AppID", groups=MANAGER, copy=False)
+    wc_app_secret = fields.Char("AppSecret", groups=MANAGER, copy=False)
+    wc_token = fields.Char(
+        "Token", groups=MANAGER, copy=False,
+        help="The signature token typed in the account's server configuration (Settings and Development > Basic "
+             "Configuration).")
+    wc_encoding_aes_key = fields.Char(
+        "EncodingAESKey", groups=MANAGER, copy=False, help="The 43 characters of the server configuration.")
+    wc_encryption = fields.Selection(
+        [(key, label) for key, label in zip(ENCRYPTIONS, ["Plain text", "Compatible", "Safe (encrypted)"])],
+        "Message Encryption", default="safe", groups=MANAGER,
+        help="The encryption mode chosen in the server configuration.")
+    wc_account_type = fields.Selection(
+        [(key, label) for key, label in zip(ACCOUNT_TYPES, ["Subscription account", "Service account"])],
+        "Account Type", default="service", groups=MANAGER,
+        help="Service accounts may send template messages and broadcast four times a calendar month; subscription "
+             "accounts broadcast once a day.")
+    wc_original_id = fields.Char(
+        "Original ID", groups=MANAGER, copy=False, help="The account's gh_... id (every delivery is addressed to it).")
+    wc_quota_after_message = fields.Integer(
+        "Replies after a Message", default=DEFAULT_QUOTA_AFTER_MESSAGE, groups=MANAGER,
+        help="Customer-service messages WeChat lets the account send a person after each message of theirs.")
+    wc_quota_after_event = fields.Integer(
+        "Replies after a Click or Scan", default=DEFAULT_QUOTA_AFTER_EVENT, groups=MANAGER,
+        help="Customer-service messages WeChat lets the account send a person after a menu click, a follow or a QR "
+             "code scan.")
+
+    @api.constrains("provider", "wc_encoding_aes_key", "wc_encryption")
+    def _check_wechat_key(self):
+        for account in self.sudo().filtered(lambda a: a.provider == "wechat"):
+            if account.wc_encoding_aes_key:
+                try:
+                    _wechat_crypto.aes_key(account.wc_encoding_aes_key.strip())
+                except ValueError:
+                    raise ValidationError(_("The EncodingAESKey has 43 letters and digits, as WeChat shows it.")) \
+                        from None
+            elif account.wc_encryption in ("compatible", "safe"):
+                raise ValidationError(_("Encrypted messages need the account's EncodingAESKey."))
+
+    def _provider_config(self):
+        config = super()._provider_config()
+        account = self.sudo()
+        if account.provider == "wechat":
+            config.update(
+                app_id=(account.wc_app_id or "").strip(), app_secret=account.wc_app_secret,
+                token=account.wc_token, encoding_aes_key=(account.wc_encoding_aes_key or "").strip(),
+                encryption=account.wc_encryption or "safe", account_type=account.wc_account_type or "service",
+                original_id=(account.wc_original_id or "").strip(),
+            )
+        return config
+
+    def _get_provider(self):
+        """A WeChat client gets the account's shared token lazily: only a call to WeChat asks for it, and after
+        a token error it asks for a new one in place of the stale one (messenger.wechat.token)."""
+        provider = super()._get_provider()
+        if self.sudo().provider == "wechat":
+            account = self.sudo()
+            provider.config["token_source"] = lambda stale: account.env["messenger.wechat.token"]._get_token(
+                account, stale)
+        return provider
+
+    def _chat_link(self, text):
+        """A WeChat account's link to a job is its permanent parametric QR code of the job's reference."""
+        if self.provider != "wechat":
+            return super()._chat_link(text)
+        code = self._wechat_qr(text)
+        return code and code.get("url") or False
+
+    def _wechat_qr(self, scene):
+        """The permanent QR code (``{"ticket", "url", "image_url"}``) of ``scene`` for this account, created once
+        and kept; False when WeChat cannot make it now (the reason is logged)."""
+        self.ensure_one()
+        codes = dict(self.sudo().wc_qr_codes or {})
+        if scene in codes:
+            return codes[scene]
+        try:
+            code = self._get_provider().create_qr(scene)
+        except ProviderError as error:
+            _logger.warning("WeChat QR code of %s for account %s not created: %s", scene, self.id, error.message)
+            return False
+        codes[scene] = code
+        self.sudo().wc_qr_codes = codes  # sudo: a cache of what WeChat made; only the addon writes it
+        return code
+
+    wc_qr_codes = fields.Json(
+        "WeChat QR Codes", readonly=True, copy=False, groups=MANAGER,
+        help="Permanent parametric QR codes made for this account, by scene (JOB-<id>).")
+
+    def action_test_connection(self):
+        if self.provider == "wechat":
+            self._check_manager()
+            self.ensure_one()
+            if not (self.sudo().wc_app_id and self.sudo().wc_app_secret):
+                raise UserError(_("Fill in the account's AppID and AppSecret first."))
+        return super().action_test_connection()
+
+
+class MessengerConversation(models.Model):
+    """WeChat followers: following is the service opt-in and opens the reply window; the quota of
+    customer-service messages per person is checked before a message is queued."""
+
+    _inherit = "messenger.conversation"
+
+    def _apply_platform_event(self, event):
+        """Following the account (subscribe) is the person's request for its service messages: a service opt-in
+        with the event as evidence, which also ends a block left by an earlier unfollow, and an interaction
+        that opens WeChat's 48-hour window. Unfollowing (BLOCK) is the core's block."""
+        if self.provider != "wechat" or event.kind != prov.OPT_IN:
+            return super()._apply_platform_event(event)
+        raw = event.raw or {}
+        evidence = _("WeChat event %(event)s %(key)s at %(time)s", event=raw.get("Event") or "subscribe",
+                     key=raw.get("EventKey") or "", time=raw.get("CreateTime") or "")
+        self._opt_in(["service"], "platform", evidence=evidence, confirm=False)
+        when = event.timestamp and event.timestamp.astimezone(datetime.timezone.utc).replace(tzinfo=None) \
+            or fields.Datetime.now()
+        if not self.last_inbound_at or when >= self.last_inbound_at:
+            hours = self.account_id.window_hours
+            self.write({"last_inbound_at": when, "state": "waiting",
+                        "window_expires_at": hours and when + datetime.timedelta(hours=hours) or False})
+        # the quota after a follow counts the messages queued from now on
+        self.env.cr.execute("SELECT COALESCE(max(id), 0) FROM messenger_message WHERE conversation_id = %s",
+                            [self.id])
+        self._start_wechat_quota(self.env.cr.fetchone()[0], "event")
+        return None
+
+    wc_quota_after_id = fields.Integer(
+        readonly=True, copy=False,
+        help="WeChat: the customer-service messages of this conversation with a greater id count against the quota "
+             "of the person's last interaction.")
+    wc_quota_kind = fields.Selection(
+        [("message", "Message"), ("event", "Menu click, follow or scan")], readonly=True, copy=False,
+        help="WeChat: the kind of the person's last interaction, which decides their quota.")
+
+    def _receive(self, event, event_record):
+        message = super()._receive(event, event_record)
+        if self.provider == "wechat" and message and message.id > self.wc_quota_after_id:
+            # a menu click or a QR scan arrives as a button press (content type callback)
+            self._start_wechat_quota(message.id, "event" if message.content_type == "callback" else "message")
+        return message
+
+    def _start_wechat_quota(self, after_id, kind):
+        # sudo: the quota is the platform's, kept by the addon whoever's delivery is processed
+        self.sudo().write({"wc_quota_after_id": after_id, "wc_quota_kind": kind})
+
+    def _queue(self, vals, attachment_ids=None):
+        if self.provider == "wechat" and vals.get("content_type") != "template":
+            self._check_wechat_quota()
+        return super()._queue(vals, attachment_ids=attachment_ids)
+
+    def _check_wechat_quota(self):
+        """Refuse (UserError) once the person received every customer-service message WeChat allows after their
+        last interaction (a message, or a menu click, follow or scan); WeChat's own 45047 answer stays the
+        last word at send time.
+
+        Messages are counted by id, not by time: what was queued after the interaction was stored, whatever the
+        clocks of WeChat and of the database transactions say."""
+        self.ensure_one()
+        if not self.wc_quota_kind:
+            return  # never interacted: the window check refuses
+        account = self.account_id.sudo()
+        after_event = self.wc_quota_kind == "event"
+        quota = account.wc_quota_after_event if after_event else account.wc_quota_after_message
+        if quota <= 0:
+            return  # no quota configured: WeChat's answer decides
+        sent = self.env["messenger.message"].sudo().search_count([
+            ("conversation_id", "=", self.id), ("direction", "=", "out"), ("content_type", "!=", "template"),
+            ("state", "!=", "failed"), ("id", ">", self.wc_quota_after_id)])
+        if sent >= quota:
+            raise UserError(_(
+                "WeChat lets the account send %(quota)s messages to a person after each %(interaction)s, and "
+                "%(name)s has received them all since then. More may go once they write again, or as a "
+                "template message.", quota=quota, name=self.name,
+                interaction=_("menu click, follow or scan") if after_event else _("message of theirs")))
