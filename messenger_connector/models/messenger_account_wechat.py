@@ -112,6 +112,10 @@ class MessengerAccount(models.Model):
         "WeChat QR Codes", readonly=True, copy=False, groups=MANAGER,
         help="Permanent parametric QR codes made for this account, by scene (JOB-<id>).")
 
+    @api.model
+    def _chat_link_hint(self):
+        return super()._chat_link_hint() + [self.env._("a WeChat Official Account (its QR codes)")]
+
     def action_test_connection(self):
         if self.provider == "wechat":
             self._check_manager()
@@ -156,6 +160,26 @@ class MessengerConversation(models.Model):
     wc_quota_kind = fields.Selection(
         [("message", "Message"), ("event", "Menu click, follow or scan")], readonly=True, copy=False,
         help="WeChat: the kind of the person's last interaction, which decides their quota.")
+
+    wc_union_id = fields.Char(
+        "WeChat UnionID", readonly=True, copy=False, index="btree_not_null",
+        help="The person across the WeChat accounts of the same owner (where WeChat gives it): their chats with "
+             "our other accounts find the same contact.")
+
+    def _apply_profile(self, profile):
+        """The UnionID links the person's chats with our other WeChat accounts: a chat whose contact is only its
+        OpenID (WeChat gives no name nor number) takes the contact of the same person's other chat."""
+        result = super()._apply_profile(profile)
+        if self.provider == "wechat" and profile.union_id:
+            self.sudo().wc_union_id = profile.union_id  # sudo: what WeChat said; only the addon writes it
+            if not self.partner_id or self.partner_id.name == self.external_user_id:
+                # sudo: the contact is found across accounts by the platform's own identity, as by phone number
+                sibling = self.sudo().search([
+                    ("wc_union_id", "=", profile.union_id), ("id", "!=", self.id), ("partner_id", "!=", False),
+                    ("company_id", "=", self.company_id.id)], limit=1)
+                if sibling:
+                    self.sudo().partner_id = sibling.partner_id
+        return result
 
     def _receive(self, event, event_record):
         message = super()._receive(event, event_record)

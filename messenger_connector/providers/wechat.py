@@ -88,6 +88,7 @@ class WeChatProvider(_http.HttpProvider):
     has_templates = True  # service accounts only: send_template refuses for a subscription account
     address_kind = "openid"
     has_verify_token = True
+    has_profiles = True  # user/info: the language always, the nickname where WeChat still gives it
     acknowledgement = "success"
     secret_keys = ("app_secret", "token", "encoding_aes_key", "access_token")
     max_media_bytes = 10 * _http.MEGABYTE

@@ -378,3 +378,17 @@ class TestWeChat(MessengerCase, HttpCase):
         account = self.wc_account.with_user(self.user_agent)
         with self.assertRaises(AccessError):
             account.read(["wc_app_secret"])
+
+    # --- profile -------------------------------------------------------------------------------------------
+
+    def test_follower_profile_and_unionid(self):
+        self.fake_wc.add_follower(OPENID, nickname="Li Lei", language="zh_CN", unionid="oUnionLiLei")
+        self.deliver(wf.wc_text(text="hi", msg_id=7001))
+        conversation = self.wc_conversation()
+        self.assertEqual((conversation.profile_name, conversation.profile_language, conversation.wc_union_id),
+                         ("Li Lei", "zh_CN", "oUnionLiLei"))
+        # the same person writes to another account of ours (another OpenID there, the same UnionID)
+        other = self.env["messenger.account"].create(wechat_vals(self.fake_wc, name="WeChat jobs"))
+        self.fake_wc.add_follower(OTHER_OPENID, language="zh_CN", unionid="oUnionLiLei")  # no nickname there
+        self.deliver(wf.wc_text(OTHER_OPENID, text="hello again", msg_id=7002), account=other)
+        self.assertEqual(self.conversation(other, OTHER_OPENID).partner_id, conversation.partner_id)
