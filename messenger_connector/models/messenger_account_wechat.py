@@ -154,11 +154,11 @@ class MessengerConversation(models.Model):
         return None
 
     wc_quota_after_id = fields.Integer(
-        readonly=True, copy=False,
+        "WeChat Quota Start", readonly=True, copy=False,
         help="WeChat: the customer-service messages of this conversation with a greater id count against the quota "
              "of the person's last interaction.")
     wc_quota_kind = fields.Selection(
-        [("message", "Message"), ("event", "Menu click, follow or scan")], readonly=True, copy=False,
+        [("message", "Message"), ("event", "Menu click, follow or scan")], "WeChat Last Interaction", readonly=True, copy=False,
         help="WeChat: the kind of the person's last interaction, which decides their quota.")
 
     wc_union_id = fields.Char(

@@ -62,7 +62,7 @@ class MessengerWeChatBroadcast(models.Model):
     msg_id = fields.Char("WeChat Message ID", readonly=True)
     error = fields.Text(readonly=True)
     client_msg_id = fields.Char(
-        readonly=True, copy=False, default=lambda self: uuid.uuid4().hex,
+        "Client Message ID", readonly=True, copy=False, default=lambda self: uuid.uuid4().hex,
         help="Sent with the broadcast: WeChat refuses a second broadcast with the same id (a retry after a lost "
              "answer sends nothing twice).")
 
