@@ -31,6 +31,7 @@
         "views/messenger_account_x_views.xml",
         "views/messenger_account_meta_views.xml",
         "views/messenger_account_wechat_views.xml",
+        "security/messenger_wechat_security.xml",
     ],
     "demo": [
         "demo/messenger_demo.xml",
