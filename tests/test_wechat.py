@@ -965,3 +965,12 @@ def test_media_download_refreshes_the_token(make_wc, wc_fake):
     provider = make_wc(access_token="expired-or-made-up", token_source=store)
     assert provider.download_media(Media(id="IMG2")).content == b"img"
     assert store.asked == ["expired-or-made-up"]
+
+
+def test_message_fields_of_a_stored_delivery():
+    provider = offline(encryption="safe")
+    _params, body = wf.wc_delivery(wf.wc_text(text="find me", msg_id=5), mode="safe")
+    assert OPENID.encode() not in body
+    assert provider.message_fields(body)["FromUserName"] == OPENID
+    with pytest.raises(MalformedError):
+        provider.message_fields(b"{}")  # a body whose content was removed

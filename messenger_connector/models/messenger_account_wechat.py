@@ -166,6 +166,18 @@ class MessengerConversation(models.Model):
         help="The person across the WeChat accounts of the same owner (where WeChat gives it): their chats with "
              "our other accounts find the same contact.")
 
+    def _person_events(self):
+        """An OpenID is the person's on one account only, and an encrypted body does not show it: the account's
+        deliveries are read (decrypted) one by one."""
+        if self.provider != "wechat":
+            return super()._person_events()
+        self.ensure_one()
+        identity = self.external_user_id
+        # sudo: raw deliveries are managers-only records; only their content is removed by the caller
+        events = self.env["messenger.event"].sudo().search([
+            ("account_id", "=", self.account_id.id), ("state", "!=", "pending")])
+        return events.filtered(lambda event: identity in event._values())
+
     def _apply_profile(self, profile):
         """The UnionID links the person's chats with our other WeChat accounts: a chat whose contact is only its
         OpenID (WeChat gives no name nor number) takes the contact of the same person's other chat."""
@@ -221,3 +233,30 @@ class MessengerConversation(models.Model):
                 "%(name)s has received them all since then. More may go once they write again, or as a "
                 "template message.", quota=quota, name=self.name,
                 interaction=_("menu click, follow or scan") if after_event else _("message of theirs")))
+
+
+class MessengerEvent(models.Model):
+    """A WeChat delivery names its person inside XML, and in safe mode only once decrypted: what retention and
+    erasure read to find the person's raw deliveries."""
+
+    _inherit = "messenger.event"
+
+    def _values(self):
+        if self.provider != "wechat":
+            return super()._values()
+        self.ensure_one()
+        try:
+            stack = [self.account_id._get_provider().message_fields((self.body or "").encode())]
+        except (prov.WebhookError, ValueError):
+            return set()  # content already removed ("{}"), or a key changed since: nothing readable is left
+        values = set()
+        while stack:
+            item = stack.pop()
+            if isinstance(item, dict):
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+            elif item is not None:
+                values.add(str(item).strip())
+        return values
+

@@ -41,9 +41,12 @@ class MessengerWeChatToken(models.Model):
         if not stale:
             # most calls: the stored token read as it is, no lock, no transaction of its own (one read in an older
             # snapshot may give a token just replaced: WeChat refuses it, and the call asks again with it as stale)
-            stored = self.sudo().search([("account_id", "=", account.id)], limit=1)
-            if stored.token and stored.expires_at and stored.expires_at - REFRESH_MARGIN > fields.Datetime.now():
-                return stored.token
+            # (SQL, not the ORM: a record cached earlier in this transaction would still hold a replaced token)
+            self.env.cr.execute("SELECT token, expires_at FROM messenger_wechat_token WHERE account_id = %s",
+                                [account.id])
+            token, expires_at = self.env.cr.fetchone() or (None, None)
+            if token and expires_at and expires_at - REFRESH_MARGIN > fields.Datetime.now():
+                return token
         with self.env.registry.cursor() as cr:
             return self.with_env(self.env(cr=cr))._locked_token(account.id, stale)
 

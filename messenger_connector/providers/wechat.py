@@ -124,6 +124,11 @@ class WeChatProvider(_http.HttpProvider):
         with another random prefix) are stored once."""
         return self.parse(body)[0].dedup_key
 
+    def message_fields(self, body):
+        """The fields of the message a stored delivery carries, decrypted (e.g. to find a person's deliveries
+        for a data-subject request: an encrypted body names nobody in clear)."""
+        return self._open(body)
+
     def _open(self, body, params=None):
         """The fields of the message a delivery carries, decrypted where it is encrypted.
 

@@ -392,3 +392,18 @@ class TestWeChat(MessengerCase, HttpCase):
         self.fake_wc.add_follower(OTHER_OPENID, language="zh_CN", unionid="oUnionLiLei")  # no nickname there
         self.deliver(wf.wc_text(OTHER_OPENID, text="hello again", msg_id=7002), account=other)
         self.assertEqual(self.conversation(other, OTHER_OPENID).partner_id, conversation.partner_id)
+
+    # --- data protection ----------------------------------------------------------------------------------
+
+    def test_erasure_reaches_the_encrypted_deliveries(self):
+        self.deliver(wf.wc_text(text="my secret address", msg_id=8001))
+        self.deliver(wf.wc_event(event="CLICK", event_key="MENU_JOBS"))
+        self.deliver(wf.wc_text(OTHER_OPENID, text="someone else", msg_id=8002))
+        conversation = self.wc_conversation()
+        events = conversation._person_events()
+        self.assertEqual(len(events), 2, "found inside the encrypted bodies")
+        self.assertNotIn(OPENID.encode(), events[0].body.encode(), "safe mode: the body names nobody in clear")
+        conversation._retention_remove()
+        self.assertEqual(set(events.mapped("body")), {"{}"})
+        other = self.wc_conversation(OTHER_OPENID)
+        self.assertEqual(len(other._person_events()), 1, "another person's deliveries stay")
