@@ -974,3 +974,9 @@ def test_message_fields_of_a_stored_delivery():
     assert provider.message_fields(body)["FromUserName"] == OPENID
     with pytest.raises(MalformedError):
         provider.message_fields(b"{}")  # a body whose content was removed
+
+
+def test_mass_send_finished_is_kept_with_its_msg_id():
+    event = receive(offline(), wf.wc_mass_finish(1000000042, "send success", total=3, filtered=2, sent=2))
+    assert (event.kind, event.external_id, event.dedup_key) == (UNKNOWN, "1000000042", "mass:1000000042:send success")
+    assert (event.raw["SentCount"], event.raw["FilterCount"]) == ("2", "2")

@@ -236,10 +236,19 @@ class MessengerConversation(models.Model):
 
 
 class MessengerEvent(models.Model):
-    """A WeChat delivery names its person inside XML, and in safe mode only once decrypted: what retention and
-    erasure read to find the person's raw deliveries."""
+    """WeChat deliveries: a broadcast's final report reaches its broadcast; a delivery names its person inside
+    XML, and in safe mode only once decrypted (what retention and erasure read to find a person's deliveries)."""
 
     _inherit = "messenger.event"
+
+    def _apply(self, batch=None):
+        info = super()._apply(batch)
+        if self.provider == "wechat":
+            Broadcast = self.env["messenger.wechat.broadcast"]
+            for ev in self._parse(batch):
+                if (ev.raw or {}).get("Event") == "MASSSENDJOBFINISH":
+                    Broadcast._apply_job_finish(self.account_id, ev.raw)
+        return info
 
     def _values(self):
         if self.provider != "wechat":

@@ -117,6 +117,27 @@ class MessengerWeChatBroadcast(models.Model):
                              "sent_by_id": self.env.user.id})
         return True
 
+    result = fields.Char(readonly=True, help="WeChat's final state of the broadcast (MASSSENDJOBFINISH).")
+    sent_count = fields.Integer("Delivered to", readonly=True, help="Followers WeChat delivered the broadcast to.")
+    error_count = fields.Integer("Not Delivered", readonly=True, help="Followers WeChat could not deliver it to.")
+
+    @api.model
+    def _apply_job_finish(self, account, raw):
+        """WeChat's report on a broadcast (MASSSENDJOBFINISH): its final state and counts; False when no broadcast
+        of the account has that message id."""
+        broadcast = self.sudo().search([("account_id", "=", account.id), ("msg_id", "=", str(raw.get("MsgID")))],
+                                       limit=1)
+        if not broadcast:
+            return False
+
+        def count(key):
+            value = str(raw.get(key) or "").strip()
+            return int(value) if value.isdigit() else 0
+
+        broadcast.write({"result": str(raw.get("Status") or "")[:100], "sent_count": count("SentCount"),
+                         "error_count": count("ErrorCount")})
+        return True
+
     @api.ondelete(at_uninstall=False)
     def _unlink_only_drafts(self):
         if self.filtered(lambda broadcast: broadcast.state != "draft"):

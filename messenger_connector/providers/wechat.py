@@ -634,6 +634,11 @@ def _platform_event(fields, created, common):
                      text=key or None, payload=key or None, **common)
     if name == "TEMPLATESENDJOBFINISH":
         return _template_status(fields, common)
+    if name == "MASSSENDJOBFINISH":
+        # the final counts of a broadcast: no message of a person, kept (raw) for the broadcast it reports on
+        msg_id = _identifier(fields, "MsgID", required=True)
+        return Event(kind=UNKNOWN, external_id=msg_id, dedup_key=_bounded(f"mass:{msg_id}:{_id(fields, 'Status')}"),
+                     **common)
     return Event(kind=UNKNOWN, dedup_key=dedup_key, **common)
 
 

@@ -358,6 +358,13 @@ class TestWeChat(MessengerCase, HttpCase):
         self.assertEqual(len(self.fake_wc.mass_sends), 5)
         self.assertEqual(fifth.recipient_count, 2)
 
+    def test_broadcast_final_report(self):
+        self.followers(self.wc_account, OPENID, OTHER_OPENID)
+        broadcast = self.broadcast(self.wc_account)
+        broadcast.action_send()
+        self.deliver(wf.wc_mass_finish(broadcast.msg_id, "send success", total=2, filtered=2, sent=1, errors=1))
+        self.assertEqual((broadcast.result, broadcast.sent_count, broadcast.error_count), ("send success", 1, 1))
+
     def test_failed_broadcast_keeps_its_reason_and_can_go_again(self):
         self.followers(self.wc_account, OPENID, OTHER_OPENID)
         self.fake_wc.fail_next(1, 200, wf.wc_error_body(-1))

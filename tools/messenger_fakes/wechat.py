@@ -468,6 +468,14 @@ def wc_template_finish(msg_id, status="success", openid=DEMO_WC_OPENID, original
                     MsgID=int(msg_id), Status=status)
 
 
+def wc_mass_finish(msg_id, status="send success", total=2, filtered=2, sent=2, errors=0, openid=DEMO_WC_OPENID,
+                   original_id=DEMO_WC_ORIGINAL_ID, create_time=None):
+    """The MASSSENDJOBFINISH event of a broadcast (``status``: "send success", "send fail", "err(10001)", ...)."""
+    return wc_event(openid, "MASSSENDJOBFINISH", original_id=original_id, create_time=create_time,
+                    MsgID=int(msg_id), Status=status, TotalCount=total, FilterCount=filtered, SentCount=sent,
+                    ErrorCount=errors)
+
+
 def wc_delivery(fields, mode="plain", token=DEMO_WC_TOKEN, aes_key=DEMO_WC_AES_KEY, app_id=DEMO_WC_APP_ID,
                 timestamp=None, nonce=None):
     """``(query params, body bytes)`` of a POST as WeChat sends it in ``mode`` (plain, compatible, safe).
