@@ -1,5 +1,6 @@
 import datetime
 import logging
+import time
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
@@ -15,6 +16,10 @@ _logger = logging.getLogger(__name__)
 #: customer-service messages per person after each interaction (PROVIDERS.md; older WeChat documents differ)
 DEFAULT_QUOTA_AFTER_MESSAGE = 5
 DEFAULT_QUOTA_AFTER_EVENT = 3
+#: (account id, scene) -> when (monotonic) WeChat could not make that QR code, in this process: not asked again
+#: for QR_RETRY_SECONDS
+_QR_FAILURES = {}
+QR_RETRY_SECONDS = 300
 
 
 class MessengerAccount(models.Model):
@@ -99,11 +104,16 @@ class MessengerAccount(models.Model):
         codes = dict(self.sudo().wc_qr_codes or {})
         if scene in codes:
             return codes[scene]
+        failed_at = _QR_FAILURES.get((self.id, scene))
+        if failed_at and time.monotonic() - failed_at < QR_RETRY_SECONDS:
+            return False  # asked in vain a moment ago: a job form does not wait for WeChat's timeout again
         try:
             code = self._get_provider().create_qr(scene)
         except ProviderError as error:
+            _QR_FAILURES[self.id, scene] = time.monotonic()
             _logger.warning("WeChat QR code of %s for account %s not created: %s", scene, self.id, error.message)
             return False
+        _QR_FAILURES.pop((self.id, scene), None)
         codes[scene] = code
         self.sudo().wc_qr_codes = codes  # sudo: a cache of what WeChat made; only the addon writes it
         return code

@@ -218,6 +218,16 @@ class TestWeChat(MessengerCase, HttpCase):
         self.assertEqual(conversation.applicant_id.job_id, job)
         self.assertEqual(conversation.consent_service, "opt_in")
 
+    def test_job_qr_code_not_asked_again_right_after_a_failure(self):
+        job = self.env["hr.job"].create({"name": "Cook (Chengdu)"})
+        self.wc_account.api_base_url = "http://127.0.0.1:9"  # WeChat unreachable
+        job.invalidate_recordset(["messenger_apply_html"])
+        self.assertNotIn("weixin.qq.com", str(job.messenger_apply_html))
+        self.wc_account.api_base_url = self.fake_wc.url
+        job.invalidate_recordset(["messenger_apply_html"])
+        job.messenger_apply_html  # noqa: B018 - rendered again within the pause: WeChat is not asked
+        self.assertFalse([r for r in self.fake_wc.requests if r.path == "/cgi-bin/qrcode/create"])
+
     # --- sending: window, quota, token ---------------------------------------------------------------
 
     def test_per_person_quota_checked_before_queueing(self):
