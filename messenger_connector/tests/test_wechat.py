@@ -225,7 +225,8 @@ class TestWeChat(MessengerCase, HttpCase):
         self.assertNotIn("weixin.qq.com", str(job.messenger_apply_html))
         self.wc_account.api_base_url = self.fake_wc.url
         job.invalidate_recordset(["messenger_apply_html"])
-        job.messenger_apply_html  # noqa: B018 - rendered again within the pause: WeChat is not asked
+        # rendered again within the pause: WeChat is not asked
+        self.assertNotIn("weixin.qq.com", str(job.messenger_apply_html))
         self.assertFalse([r for r in self.fake_wc.requests if r.path == "/cgi-bin/qrcode/create"])
 
     # --- sending: window, quota, token ---------------------------------------------------------------
