@@ -29,7 +29,7 @@ def test_registry():
     assert get_provider("whatsapp", {"base_url": "http://h:1/", "timeout": 3}).base_url == "http://h:1"
 
 
-@pytest.mark.parametrize("name", ["wechat", "", None, "WhatsApp", ["whatsapp"]])
+@pytest.mark.parametrize("name", ["nosuchplatform", "", None, "WhatsApp", ["whatsapp"]])
 def test_unknown_provider(name):
     with pytest.raises(ValueError):
         get_provider(name, {})
