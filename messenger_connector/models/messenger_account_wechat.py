@@ -55,6 +55,9 @@ class MessengerAccount(models.Model):
         "Replies after a Click or Scan", default=DEFAULT_QUOTA_AFTER_EVENT, groups=MANAGER,
         help="Customer-service messages WeChat lets the account send a person after a menu click, a follow or a QR "
              "code scan.")
+    wc_qr_codes = fields.Json(
+        "WeChat QR Codes", readonly=True, copy=False, groups=MANAGER,
+        help="Permanent parametric QR codes made for this account, by scene (JOB-<id>).")
 
     @api.constrains("provider", "wc_encoding_aes_key", "wc_encryption")
     def _check_wechat_key(self):
@@ -117,10 +120,6 @@ class MessengerAccount(models.Model):
         codes[scene] = code
         self.sudo().wc_qr_codes = codes  # sudo: a cache of what WeChat made; only the addon writes it
         return code
-
-    wc_qr_codes = fields.Json(
-        "WeChat QR Codes", readonly=True, copy=False, groups=MANAGER,
-        help="Permanent parametric QR codes made for this account, by scene (JOB-<id>).")
 
     @api.model
     def _chat_link_hint(self):
