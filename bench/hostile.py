@@ -353,7 +353,8 @@ XML_ATTACKS = [
     b'<!DOCTYPE xml [<!ENTITY a "x">]><xml><ToUserName>%(to)s</ToUserName><Content>&a;</Content></xml>',
     b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;'
     b'&lol;&lol;&lol;"><!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">'
-    b'<!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">]><xml><Content>&lol4;</Content></xml>',
+    b'<!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">]>'
+    b'<xml><Content>&lol4;</Content></xml>',
     b'<!DOCTYPE xml [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><xml><Content>&xxe;</Content></xml>',
     b'<!DOCTYPE xml [<!ENTITY xxe SYSTEM "http://127.0.0.1:9/x">]><xml><Content>&xxe;</Content></xml>',
     b'<!DOCTYPE xml [<!ENTITY %% p SYSTEM "http://127.0.0.1:9/p.dtd"> %%p;]><xml/>',

@@ -140,6 +140,19 @@ class MessengerConversation(models.Model):
 
     _inherit = "messenger.conversation"
 
+    wc_quota_after_id = fields.Integer(
+        "WeChat Quota Start", readonly=True, copy=False,
+        help="WeChat: the customer-service messages of this conversation with a greater id count against the quota "
+             "of the person's last interaction.")
+    wc_quota_kind = fields.Selection(
+        [("message", "Message"), ("event", "Menu click, follow or scan")], "WeChat Last Interaction",
+        readonly=True, copy=False,
+        help="WeChat: the kind of the person's last interaction, which decides their quota.")
+    wc_union_id = fields.Char(
+        "WeChat UnionID", readonly=True, copy=False, index="btree_not_null",
+        help="The person across the WeChat accounts of the same owner (where WeChat gives it): their chats with "
+             "our other accounts find the same contact.")
+
     def _apply_platform_event(self, event):
         """Following the account (subscribe) is the person's request for its service messages: a service opt-in
         with the event as evidence, which also ends a block left by an earlier unfollow, and an interaction
@@ -161,19 +174,6 @@ class MessengerConversation(models.Model):
                             [self.id])
         self._start_wechat_quota(self.env.cr.fetchone()[0], "event")
         return None
-
-    wc_quota_after_id = fields.Integer(
-        "WeChat Quota Start", readonly=True, copy=False,
-        help="WeChat: the customer-service messages of this conversation with a greater id count against the quota "
-             "of the person's last interaction.")
-    wc_quota_kind = fields.Selection(
-        [("message", "Message"), ("event", "Menu click, follow or scan")], "WeChat Last Interaction", readonly=True, copy=False,
-        help="WeChat: the kind of the person's last interaction, which decides their quota.")
-
-    wc_union_id = fields.Char(
-        "WeChat UnionID", readonly=True, copy=False, index="btree_not_null",
-        help="The person across the WeChat accounts of the same owner (where WeChat gives it): their chats with "
-             "our other accounts find the same contact.")
 
     def _person_events(self):
         """An OpenID is the person's on one account only, and an encrypted body does not show it: the account's

@@ -101,7 +101,8 @@ class TestWeChat(MessengerCase, HttpCase):
         self.deliver(wf.wc_text(text="你好, I saw your job ad", msg_id=1001))
         conversation = self.wc_conversation()
         message = conversation.messenger_message_ids
-        self.assertEqual((message.direction, message.body, message.external_id), ("in", "你好, I saw your job ad", "1001"))
+        self.assertEqual((message.direction, message.body, message.external_id),
+                         ("in", "你好, I saw your job ad", "1001"))
         self.assertTrue(conversation.window_open)
         conversation.with_user(self.user_manager).action_send_text("Welcome! 欢迎")
         conversation.action_send_text("A second reply")
@@ -139,7 +140,8 @@ class TestWeChat(MessengerCase, HttpCase):
         self.deliver(wf.wc_message(msg_type="link", msg_id=2005, Title="My CV", Description="",
                                    Url="https://example.com/cv"))
         by_id = {m.external_id: m for m in self.wc_conversation().messenger_message_ids}
-        self.assertEqual((by_id["2001"].content_type, by_id["2001"].attachment_ids.raw), ("image", b"\xff\xd8jpeg-bytes"))
+        self.assertEqual((by_id["2001"].content_type, by_id["2001"].attachment_ids.raw),
+                         ("image", b"\xff\xd8jpeg-bytes"))
         self.assertEqual((by_id["2002"].content_type, by_id["2002"].body), ("audio", "我想申请"))
         self.assertEqual(by_id["2002"].media_state, "failed", "no such voice media on the fake: kept, retryable")
         self.assertEqual(by_id["2003"].attachment_ids.raw, b"mp4-bytes")
