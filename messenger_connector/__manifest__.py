@@ -1,6 +1,7 @@
 {
     "name": "Messenger Connector",
-    "summary": "WhatsApp Business and Telegram chats in CRM and Recruitment: one history per person, "
+    "summary": "WhatsApp, Telegram, Messenger, Instagram, X and WeChat chats in CRM and Recruitment: one "
+               "history per person, "
                "delivery states, reply windows, routing and access that follows the record",
     "version": "18.0.1.0.0",
     "category": "Marketing/Messenger",
