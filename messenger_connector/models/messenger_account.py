@@ -80,6 +80,7 @@ class MessengerAccount(models.Model):
     has_window = fields.Boolean("Reply Window", compute="_compute_capabilities")
     has_templates = fields.Boolean("Template Messages", compute="_compute_capabilities")
     has_receipts = fields.Boolean("Delivery Receipts", compute="_compute_capabilities")
+    syncs_templates = fields.Boolean("Template Sync", compute="_compute_capabilities")
     starts_by_phone = fields.Boolean("Writes First by Number", compute="_compute_capabilities")
     registers_webhook = fields.Boolean("Registers Its Webhook", compute="_compute_capabilities")
     has_verify_token = fields.Boolean("Verify Token", compute="_compute_capabilities")
@@ -112,8 +113,8 @@ class MessengerAccount(models.Model):
             provider = account._provider_class()
             account.window_hours = provider and provider.window_hours or 0
             account.has_window = bool(account.window_hours)
-            for capability in ("has_templates", "has_receipts", "starts_by_phone", "registers_webhook",
-                               "has_verify_token"):
+            for capability in ("has_templates", "syncs_templates", "has_receipts", "starts_by_phone",
+                               "registers_webhook", "has_verify_token"):
                 account[capability] = bool(provider and getattr(provider, capability))
 
     def _provider_class(self):

@@ -202,6 +202,8 @@ class Provider:
     has_receipts = False
     #: whether the platform supports template messages outside the window
     has_templates = False
+    #: whether ``list_templates`` fetches the account's approved templates (else they are typed in when sent)
+    syncs_templates = False
     #: whether the business may write first to a phone number (``address_for_phone`` gives the address)
     starts_by_phone = False
     #: hours after the standard window during which a human agent's reply may still go with ``human_tag``

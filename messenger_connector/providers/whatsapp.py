@@ -49,6 +49,7 @@ class WhatsAppProvider(_meta.MetaWebhook, _http.HttpProvider):
     rate_limit = 80  # PROVIDERS.md: 80 msg/s per phone number by default
     has_receipts = True
     has_templates = True
+    syncs_templates = True
     starts_by_phone = True
     address_kind = "phone"
     secret_keys = ("access_token", "app_secret", "verify_token")
