@@ -12,6 +12,7 @@
     "data": [
         "security/messenger_security.xml",
         "security/ir.model.access.csv",
+        "security/messenger_discuss_security.xml",
         "data/ir_cron_data.xml",
         "data/utm_data.xml",
         "data/messenger_consent_data.xml",

@@ -1,0 +1,56 @@
+"""Chat membership follows access: when a linked record's access changes (its salesperson, position, team,
+interviewers, company) the conversations' chats follow in the same transaction."""
+from odoo import models
+
+
+class CrmLead(models.Model):
+    _inherit = "crm.lead"
+
+    def write(self, vals):
+        result = super().write(vals)
+        if {"user_id", "team_id", "company_id", "active"} & set(vals):
+            self.env["messenger.conversation"]._sync_channels_of(self.sudo().messenger_conversation_ids)
+        return result
+
+
+class HrApplicant(models.Model):
+    _inherit = "hr.applicant"
+
+    def write(self, vals):
+        result = super().write(vals)
+        if {"user_id", "job_id", "interviewer_ids", "company_id", "active", "candidate_id"} & set(vals):
+            self.env["messenger.conversation"]._sync_channels_of(self.sudo().messenger_conversation_ids)
+        return result
+
+
+class HrCandidate(models.Model):
+    _inherit = "hr.candidate"
+
+    def write(self, vals):
+        result = super().write(vals)
+        if {"user_id", "company_id", "active"} & set(vals):
+            Conversation = self.env["messenger.conversation"]
+            Conversation._sync_channels_of(Conversation.sudo().search([("candidate_id", "in", self.ids)]))
+        return result
+
+
+class HrJob(models.Model):
+    _inherit = "hr.job"
+
+    def write(self, vals):
+        result = super().write(vals)
+        if {"interviewer_ids", "company_id"} & set(vals):
+            Conversation = self.env["messenger.conversation"]
+            Conversation._sync_channels_of(Conversation.sudo().search([("applicant_id.job_id", "in", self.ids)]))
+        return result
+
+
+class MessengerAccount(models.Model):
+    _inherit = "messenger.account"
+
+    def write(self, vals):
+        result = super().write(vals)
+        if {"user_ids", "audience_group_id", "company_id"} & set(vals):
+            Conversation = self.env["messenger.conversation"]
+            Conversation._sync_channels_of(Conversation.sudo().search([("account_id", "in", self.ids)]))
+        return result
