@@ -39,6 +39,12 @@
         "demo/messenger_demo.xml",
     ],
     "assets": {
+        "web.assets_backend": [
+            "messenger_connector/static/src/discuss/**/*",
+        ],
+        "web.assets_unit_tests": [
+            "messenger_connector/static/tests/discuss/**/*",
+        ],
         "web.assets_tests": [
             "messenger_connector/static/tests/tours/**/*",
         ],

@@ -125,6 +125,7 @@ class MessengerConversation(models.Model):
             "provider": self.provider,
             "account": self.account_id.name,
             "number": self.phone or self.external_user_id,
+            "partner_id": self.partner_id.id or False,
             "state": self.state,
             "agent": self.user_id and {"id": self.user_id.id, "name": self.user_id.name,
                                        "partner_id": self.user_id.partner_id.id},
