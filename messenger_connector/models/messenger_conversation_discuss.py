@@ -127,15 +127,15 @@ class MessengerConversation(models.Model):
             "number": self.phone or self.external_user_id,
             "partner_id": self.partner_id.id or False,
             "state": self.state,
-            "agent": self.user_id and {"id": self.user_id.id, "name": self.user_id.name,
-                                       "partner_id": self.user_id.partner_id.id},
+            "agent": {"id": self.user_id.id, "name": self.user_id.name,
+                      "partner_id": self.user_id.partner_id.id} if self.user_id else False,
             "assign_note": self.assign_note or False,
             "window_expires_at": fields.Datetime.to_string(self.window_expires_at) if self.window_expires_at
             else False,
             "has_window": bool(self.account_id.window_hours),
             "blocked": self.blocked,
             "has_templates": self.provider == "whatsapp",
-            "linked": linked and {"model": linked._name, "id": linked.id, "name": linked.display_name},
+            "linked": {"model": linked._name, "id": linked.id, "name": linked.display_name} if linked else False,
         }
 
     # ------------------------------------------------------------------

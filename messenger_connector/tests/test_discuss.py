@@ -47,6 +47,12 @@ class TestDiscussChat(MessengerCase):
         member = self.channel.channel_member_ids.filtered(lambda m: m.partner_id == self.user_agent.partner_id)
         self.assertEqual(member.message_unread_counter, 1)
 
+    def test_header_of_an_unassigned_unlinked_chat(self):
+        info = self.conv._discuss_info(self.env["crm.lead"])
+        self.assertIs(info["agent"], False, "the web client reads a missing agent as false, never as []")
+        self.assertIs(info["linked"], False)
+        self.assertEqual((info["provider"], info["number"], info["has_window"]), ("whatsapp", "+32470777001", True))
+
     def test_second_inbound_in_the_same_chat(self):
         self.receive(self.wa_account, self.wa_text("32470777001", "Hello?", "wamid.D2", name="Dora Discuss"))
         self.assertEqual(self.conv.channel_id, self.channel)
