@@ -15,8 +15,7 @@ class DiscussChannel(models.Model):
     channel_type = fields.Selection(selection_add=[("messenger", "Messenger Chat")],
                                     ondelete={"messenger": "cascade"})
     messenger_conversation_id = fields.Many2one(
-        "messenger.conversation", "Messenger Conversation", index="btree_not_null", ondelete="cascade",
-        readonly=True)
+        "messenger.conversation", index="btree_not_null", ondelete="cascade", readonly=True)
 
     _sql_constraints = [
         ("messenger_conversation_unique", "UNIQUE(messenger_conversation_id)",

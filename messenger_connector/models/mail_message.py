@@ -18,9 +18,10 @@ class MailMessage(models.Model):
             self.env["messenger.message"]._check_chatter_copies_unchanged(self)
 
     def _extras_to_store(self, store, format_reply):
-        super()._extras_to_store(store, format_reply=format_reply)
+        result = super()._extras_to_store(store, format_reply=format_reply)
         for message_id, values in self._messenger_store_values().items():
             store.add(self.browse(message_id), values)
+        return result
 
     def _messenger_store_values(self):
         """{post id: what a messenger chat shows on it}: the delivery state of a message sent to the person, or

@@ -1,5 +1,5 @@
 """Chat membership follows access: when a linked record's access changes (its salesperson, position, team,
-interviewers, company) the conversations' chats follow in the same transaction."""
+interviewers, company) the conversations' chats follow in the same transaction (hr.job: see hr_job.py)."""
 from odoo import models
 
 
@@ -34,17 +34,8 @@ class HrCandidate(models.Model):
         return result
 
 
-class HrJob(models.Model):
-    _inherit = "hr.job"
-
-    def write(self, vals):
-        result = super().write(vals)
-        if {"interviewer_ids", "company_id"} & set(vals):
-            Conversation = self.env["messenger.conversation"]
-            Conversation._sync_channels_of(Conversation.sudo().search([("applicant_id.job_id", "in", self.ids)]))
-        return result
-
-
+# pylint: disable=consider-merging-classes-inherited
+# kept apart from the account's own file, which is reworked into provider plug-ins
 class MessengerAccount(models.Model):
     _inherit = "messenger.account"
 

@@ -56,7 +56,7 @@ class MessengerConversation(models.Model):
         } for conversation in missing])
         for conversation, channel in zip(missing, channels):
             # sudo: channel_id is the addon's link, not a user's choice
-            super(MessengerConversation, conversation.sudo()).write({"channel_id": channel.id})
+            conversation.sudo().write({"channel_id": channel.id})
         missing._sync_channel_members()
 
     def _messenger_channel(self):
@@ -102,7 +102,7 @@ class MessengerConversation(models.Model):
             members = channel.channel_member_ids
             present = members.partner_id.user_ids.filtered(lambda u: not u.share)
             readers = conversation._readers(conversation._channel_audience() | present)
-            leaving = members.filtered(lambda m: not (m.partner_id.user_ids & readers))
+            leaving = members.browse([m.id for m in members if not m.partner_id.user_ids & readers])
             joining = readers.partner_id - members.partner_id
             for member in leaving:
                 member._bus_send_store(Store(channel, {"is_pinned": False, "isLocallyPinned": False}),
@@ -166,14 +166,14 @@ class MessengerConversation(models.Model):
         """Become the conversation's agent, with a note for the colleagues (why, what was agreed)."""
         for conversation in self:
             # sudo: the hand-over note is the addon's field; the assignment below is checked as the user
-            super(MessengerConversation, conversation.sudo()).write({"assign_note": (note or "").strip() or False})
+            conversation.sudo().write({"assign_note": (note or "").strip() or False})
             conversation.write({"user_id": self.env.user.id})
         return True
 
     def action_assign(self, user_id, note=None):
         """Hand the conversation to a colleague who may read it."""
         for conversation in self:
-            super(MessengerConversation, conversation.sudo()).write({"assign_note": (note or "").strip() or False})
+            conversation.sudo().write({"assign_note": (note or "").strip() or False})
             conversation.write({"user_id": user_id})
         return True
 

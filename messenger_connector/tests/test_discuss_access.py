@@ -1,6 +1,6 @@
 import requests
 
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, UserError
 from odoo.tests import HttpCase, tagged
 from odoo.tests.common import JsonRpcException
 
@@ -127,5 +127,5 @@ class TestDiscussAccess(HttpCase, matrix.TestAccessMatrix):
 
     def test_agent_handed_over_must_read_it(self):
         chat = self.chats["lead_a"]
-        with self.assertRaises(Exception):
+        with self.assertRaises(UserError):
             chat.with_user(self.sales_manager).action_assign(self.sales_b.id, "please")
