@@ -26,6 +26,7 @@
         "views/messenger_privacy_views.xml",
         "views/messenger_template_views.xml",
         "views/res_config_settings_views.xml",
+        "views/messenger_discuss_views.xml",
         "views/messenger_menus.xml",
         # platforms: each one's part of the account form
         "views/messenger_account_whatsapp_views.xml",

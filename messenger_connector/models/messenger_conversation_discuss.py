@@ -132,9 +132,9 @@ class MessengerConversation(models.Model):
             "assign_note": self.assign_note or False,
             "window_expires_at": fields.Datetime.to_string(self.window_expires_at) if self.window_expires_at
             else False,
-            "has_window": bool(self.account_id.window_hours),
+            "has_window": self.account_id.has_window,
             "blocked": self.blocked,
-            "has_templates": self.provider == "whatsapp",
+            "has_templates": self.account_id.has_templates,
             "linked": {"model": linked._name, "id": linked.id, "name": linked.display_name} if linked else False,
         }
 
@@ -161,6 +161,38 @@ class MessengerConversation(models.Model):
         self.channel_id.sudo().with_context(messenger_channel_copy=True).message_post(
             body=body, message_type="notification", subtype_xmlid="mail.mt_note",
             author_id=self.env.user.partner_id.id)
+
+    def _on_inbound(self, message):
+        result = super()._on_inbound(message)
+        if not self.user_id and self.state != "closed" and self.account_id.assign_mode != "manual":
+            self._assign_automatically()
+        return result
+
+    def _assign_automatically(self):
+        """Give an unassigned chat to an online member of the account's team who may read it and has room (fewer
+        open chats than the account's maximum): in turn (round robin) or the least busy."""
+        self.ensure_one()
+        account = self.account_id.sudo()
+        team = account.user_ids.filtered(lambda u: u.active and not u.share).sorted("id")
+        online = team.filtered(lambda u: u.im_status == "online")
+        candidates = self._readers(online)
+        if not candidates:
+            return self.env["res.users"]
+        load = dict(self.sudo()._read_group(
+            [("user_id", "in", candidates.ids), ("state", "!=", "closed")], ["user_id"], ["__count"]))
+        if account.assign_max_open:
+            candidates = candidates.filtered(lambda u: load.get(u, 0) < account.assign_max_open)
+        if not candidates:
+            return self.env["res.users"]
+        if account.assign_mode == "round_robin":
+            after = candidates.filtered(lambda u: u.id > account.assign_last_user_id.id)
+            agent = (after or candidates)[0]
+        else:
+            agent = min(candidates, key=lambda u: (load.get(u, 0), u.id))
+        account.assign_last_user_id = agent
+        # sudo: the account's rule (its manager's choice) assigns; the agent may read the chat (checked above)
+        self.sudo().write({"user_id": agent.id})
+        return agent
 
     def action_take_over(self, note=None):
         """Become the conversation's agent, with a note for the colleagues (why, what was agreed)."""

@@ -3,7 +3,7 @@ from datetime import timedelta
 
 from odoo import fields
 from odoo.exceptions import AccessError, UserError
-from odoo.tests import tagged
+from odoo.tests import new_test_user, tagged
 
 from .common import MessengerCase, fakes
 
@@ -179,3 +179,47 @@ class TestDiscussChat(MessengerCase):
         with self.assertRaises(AccessError):
             self.channel.with_user(self.env.ref("base.public_user")).message_post(
                 body="x", message_type="comment", subtype_xmlid="mail.mt_comment")
+
+
+@tagged("post_install", "-at_install")
+class TestAutomaticAssignment(MessengerCase):
+    """A new chat goes to an online member of the account's team, in turn or to the least busy, within a maximum."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.agents = cls.env["res.users"]
+        for login in ("rr_one", "rr_two", "rr_three"):
+            cls.agents |= new_test_user(cls.env, login=login, name=login,
+                                        groups="base.group_user,messenger_connector.group_messenger_user")
+        cls.wa_account.write({"user_ids": [(6, 0, cls.agents.ids)], "assign_mode": "round_robin"})
+
+    def online(self, users):
+        self.env["bus.presence"].create([{"user_id": user.id, "status": "online"} for user in users])
+        users.invalidate_recordset(["im_status"])
+
+    def chat(self, n):
+        self.receive(self.wa_account, self.wa_text(f"3247066600{n}", "hello", f"wamid.RR{n}", name=f"P{n}"))
+        return self.conversation(self.wa_account, f"3247066600{n}")
+
+    def test_round_robin_among_online_members(self):
+        one, two, three = self.agents
+        self.online(one | three)
+        self.assertEqual([self.chat(n).user_id for n in range(1, 4)], [one, three, one])
+        self.assertIn(one.partner_id, self.chat(1).channel_id.channel_member_ids.partner_id)
+
+    def test_least_active_with_a_maximum(self):
+        one, two, _three = self.agents
+        self.wa_account.write({"assign_mode": "least_active", "assign_max_open": 1})
+        self.online(one | two)
+        first, second, third = (self.chat(n) for n in range(1, 4))
+        self.assertEqual((first.user_id, second.user_id), (one, two))
+        self.assertFalse(third.user_id, "both online agents are full: the team sees the chat and one takes it")
+
+    def test_nobody_online_nobody_assigned(self):
+        self.assertFalse(self.chat(1).user_id)
+
+    def test_manual(self):
+        self.wa_account.assign_mode = "manual"
+        self.online(self.agents)
+        self.assertFalse(self.chat(1).user_id)
