@@ -135,7 +135,8 @@ class MessengerConversation(models.Model):
             "has_window": self.account_id.has_window,
             "blocked": self.blocked,
             "has_templates": self.account_id.has_templates,
-            "linked": {"model": linked._name, "id": linked.id, "name": linked.display_name} if linked else False,
+            "linked": {"model": linked._name, "id": linked.id, "name": "%s: %s" % (
+                self.env["ir.model"]._get(linked._name).name, linked.display_name)} if linked else False,
         }
 
     # ------------------------------------------------------------------

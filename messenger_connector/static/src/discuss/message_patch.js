@@ -1,6 +1,7 @@
 import { Message } from "@mail/core/common/message";
 import { Notification } from "@mail/core/common/notification_model";
 import { Failure } from "@mail/core/common/failure_model";
+import { Thread } from "@mail/core/common/thread";
 import { Component, toRaw } from "@odoo/owl";
 
 import { Dialog } from "@web/core/dialog/dialog";
@@ -77,3 +78,16 @@ export class MessengerFailureDialog extends Component {
         this.props.close();
     }
 }
+
+patch(Thread.prototype, {
+    /** In a messenger chat, a note or a message with its own delivery state keeps its header (badge, tick). */
+    isSquashed(msg, prevMsg) {
+        if (
+            this.props.thread?.channel_type === "messenger" &&
+            (msg.messengerNote || prevMsg?.messengerNote || msg.messengerState?.direction === "out")
+        ) {
+            return false;
+        }
+        return super.isSquashed(msg, prevMsg);
+    },
+});

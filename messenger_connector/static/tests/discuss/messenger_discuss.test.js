@@ -242,9 +242,16 @@ test("delivery ticks: read in colour, a failure shows its reason and Retry", asy
     await assertSteps(["retry 42"]);
 });
 
-test("internal notes are marked", async () => {
+test("internal notes are marked, also right after a message of the same author", async () => {
     const pyEnv = await startServer();
     const { channelId } = await messengerChat(pyEnv);
+    pyEnv["mail.message"].create({
+        author_id: serverState.partnerId,
+        body: "See you Friday",
+        message_type: "comment",
+        model: "discuss.channel",
+        res_id: channelId,
+    });
     pyEnv["mail.message"].create({
         author_id: serverState.partnerId,
         body: "VIP customer",
