@@ -26,8 +26,8 @@
         "views/messenger_privacy_views.xml",
         "views/messenger_template_views.xml",
         "views/res_config_settings_views.xml",
-        "views/messenger_discuss_views.xml",
         "views/messenger_menus.xml",
+        "views/messenger_discuss_views.xml",
         # platforms: each one's part of the account form
         "views/messenger_account_whatsapp_views.xml",
         "views/messenger_account_telegram_views.xml",
@@ -42,6 +42,7 @@
     "assets": {
         "web.assets_backend": [
             "messenger_connector/static/src/discuss/**/*",
+            "messenger_connector/static/src/inbox/**/*",
         ],
         "web.assets_unit_tests": [
             "messenger_connector/static/tests/discuss/**/*",

@@ -16,11 +16,15 @@ class MessengerConversation(models.Model):
     channel_id = fields.Many2one("discuss.channel", "Chat", readonly=True, copy=False, index="btree_not_null",
                                  ondelete="set null")
     assign_note = fields.Char("Hand-over Note", readonly=True, copy=False)
+    waiting_minutes = fields.Integer(
+        "Waiting Time (min)", compute="_compute_waiting_minutes",
+        help="Minutes since the person's last message, while the conversation waits for a reply.")
 
     @api.model_create_multi
     def create(self, vals_list):
         conversations = super().create(vals_list)
         conversations._ensure_channel()
+        conversations._notify_inbox()
         return conversations
 
     def write(self, vals):
@@ -34,9 +38,33 @@ class MessengerConversation(models.Model):
                 conversation.channel_id.sudo().name = conversation.name
         if chats and ({"user_id", "state", "lead_id", "applicant_id", "window_expires_at"} & set(vals)):
             chats.channel_id._messenger_notify_header()
+        if {"state", "user_id", "last_message_at"} & set(vals):
+            self._notify_inbox()
         for conversation in self.filtered(lambda c: c.user_id and c.user_id != previous_agents.get(c.id, c.user_id)):
             conversation._announce_agent(previous_agents.get(conversation.id))
         return result
+
+    @api.depends("state", "last_inbound_at")
+    def _compute_waiting_minutes(self):
+        now = fields.Datetime.now()
+        for conversation in self:
+            since = conversation.state == "waiting" and conversation.last_inbound_at
+            conversation.waiting_minutes = int((now - since).total_seconds() // 60) if since else 0
+
+    def _notify_inbox(self):
+        """Tell the supervisors' live inbox that conversations changed: once per transaction, after it."""
+        data = self.env.cr.precommit.data
+        if data.get("messenger_inbox_notified"):
+            return
+        data["messenger_inbox_notified"] = True
+
+        @self.env.cr.precommit.add
+        def notify():
+            data.pop("messenger_inbox_notified", None)
+            managers = self.env.ref("messenger_connector.group_messenger_manager").sudo().users.filtered(
+                lambda u: not u.share and u.active)
+            for partner in managers.partner_id:
+                partner._bus_send("messenger.inbox/updated", {})
 
     # ------------------------------------------------------------------
     # The chat and its members

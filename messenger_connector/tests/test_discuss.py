@@ -53,6 +53,22 @@ class TestDiscussChat(MessengerCase):
         self.assertIs(info["linked"], False)
         self.assertEqual((info["provider"], info["number"], info["has_window"]), ("whatsapp", "+32470777001", True))
 
+    def test_live_inbox_is_told_and_shows_the_waiting_time(self):
+        self.conv.sudo()._write({"last_inbound_at": fields.Datetime.now() - timedelta(minutes=42)})
+        self.conv.invalidate_recordset()
+        self.assertEqual(self.conv.waiting_minutes, 42)
+        self.env["bus.bus"].sudo().search([]).unlink()
+        self.conv.with_user(self.user_agent).action_assign_to_me()
+        self.conv.action_close()
+        self.env.cr.precommit.run()
+        notices = self.env["bus.bus"].sudo().search([("message", "like", "messenger.inbox/updated")])
+        manager_channel = f'"res.partner",{self.user_manager.partner_id.id}]'
+        self.assertEqual(len(notices.filtered(lambda n: n.channel.endswith(manager_channel))), 1,
+                         "one notice per transaction, however many changes")
+        self.assertFalse(notices.filtered(lambda n: n.channel.endswith(f'"res.partner",{self.user_agent.partner_id.id}]')),
+                         "agents are not supervisors")
+        self.assertEqual(self.conv.waiting_minutes, 0, "a closed conversation waits for nobody")
+
     def test_second_inbound_in_the_same_chat(self):
         self.receive(self.wa_account, self.wa_text("32470777001", "Hello?", "wamid.D2", name="Dora Discuss"))
         self.assertEqual(self.conv.channel_id, self.channel)

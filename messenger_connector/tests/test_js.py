@@ -9,6 +9,6 @@ class TestDiscussClient(HttpCase):
 
     def test_discuss_client_patches(self):
         self.browser_js(
-            "/web/tests?headless&loglevel=2&preset=desktop&timeout=15000&filter=messenger_discuss", "", "",
+            "/web/tests?headless&loglevel=2&preset=desktop&timeout=15000&filter=%40messenger_connector%2F", "", "",
             login="admin", timeout=900, success_signal="[HOOT] test suite succeeded",
             error_checker=unit_test_error_checker)
