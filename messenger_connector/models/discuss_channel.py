@@ -6,6 +6,11 @@ from odoo.tools import html2plaintext
 
 from odoo.addons.mail.tools.discuss import Store
 
+#: Discuss starts with an agent's most recently active messenger chats; the others come back with their next
+#: message, or open from their conversation (Open Chat). Odoo reads every chat it starts with (about 1.5 ms
+#: each, bench/discuss.py): 2,000 chats would keep Discuss's start busy for seconds.
+MESSENGER_CHATS_AT_START = 200
+
 
 class DiscussChannel(models.Model):
     """The Discuss chat of a messenger conversation: one per conversation, its members those who may read it."""
@@ -77,21 +82,24 @@ class DiscussChannel(models.Model):
     # Web client
     # ------------------------------------------------------------------
 
+    def _get_channels_as_member(self):
+        channels = super()._get_channels_as_member()
+        chats = channels.filtered(lambda c: c.channel_type == "messenger")
+        if len(chats) <= MESSENGER_CHATS_AT_START:
+            return channels
+        recent = chats.sorted(lambda c: (c.last_interest_dt or c.create_date, c.id), reverse=True)
+        return (channels - chats) + recent[:MESSENGER_CHATS_AT_START]
+
     def _to_store(self, store: Store):
         super()._to_store(store)
         chats = self.filtered(lambda c: c.channel_type == "messenger")
-        if not chats:
-            return
-        # sudo: the header of chats the user is a member of, whose conversation the user may read (membership
-        # follows the conversation's access)
-        for channel in chats.sudo():
-            conversation = channel.messenger_conversation_id
-            linked = conversation.lead_id or conversation.applicant_id or conversation.candidate_id
-            store.add(channel, {"messenger": conversation._discuss_info(linked)})
+        if chats:
+            # sudo: the header of chats the user is a member of (members may read the conversation)
+            for channel, info in zip(chats, chats.sudo().messenger_conversation_id._discuss_infos()):
+                store.add(channel, {"messenger": info})
 
     def _messenger_notify_header(self):
         """Send the chats' messenger header (agent, window, state) to their members."""
         for channel in self.filtered(lambda c: c.channel_type == "messenger"):
-            conversation = channel.sudo().messenger_conversation_id
-            linked = conversation.lead_id or conversation.applicant_id or conversation.candidate_id
-            channel._bus_send_store(Store(channel, {"messenger": conversation._discuss_info(linked)}))
+            info = channel.sudo().messenger_conversation_id._discuss_infos()[0]
+            channel._bus_send_store(Store(channel, {"messenger": info}))

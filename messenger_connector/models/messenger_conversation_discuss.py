@@ -145,27 +145,34 @@ class MessengerConversation(models.Model):
             if leaving or joining:
                 channel._bus_send_store(channel, {"memberCount": channel.member_count})
 
-    def _discuss_info(self, linked):
-        """What the chat's header and the sidebar show of the conversation."""
-        self.ensure_one()
-        return {
-            "conversation_id": self.id,
-            "provider": self.provider,
-            "account": self.account_id.name,
-            "number": self.phone or self.external_user_id,
-            "partner_id": self.partner_id.id or False,
-            "state": self.state,
-            "agent": {"id": self.user_id.id, "name": self.user_id.name,
-                      "partner_id": self.user_id.partner_id.id} if self.user_id else False,
-            "assign_note": self.assign_note or False,
-            "window_expires_at": fields.Datetime.to_string(self.window_expires_at) if self.window_expires_at
-            else False,
-            "has_window": self.account_id.has_window,
-            "blocked": self.blocked,
-            "has_templates": self.account_id.has_templates,
-            "linked": {"model": linked._name, "id": linked.id, "name": "%s: %s" % (
-                self.env["ir.model"]._get(linked._name).name, linked.display_name)} if linked else False,
-        }
+    def _discuss_infos(self):
+        """What the chats' headers and the sidebar show of the conversations (in the order of ``self``), read
+        together: Discuss asks for every chat of an agent at its start."""
+        kinds = {}
+        infos = []
+        for conversation in self:
+            linked = conversation.lead_id or conversation.applicant_id or conversation.candidate_id
+            if linked and linked._name not in kinds:
+                kinds[linked._name] = self.env["ir.model"]._get(linked._name).name
+            account, agent = conversation.account_id, conversation.user_id
+            infos.append({
+                "conversation_id": conversation.id,
+                "provider": conversation.provider,
+                "account": account.name,
+                "number": conversation.phone or conversation.external_user_id,
+                "partner_id": conversation.partner_id.id or False,
+                "state": conversation.state,
+                "agent": {"id": agent.id, "name": agent.name, "partner_id": agent.partner_id.id} if agent else False,
+                "assign_note": conversation.assign_note or False,
+                "window_expires_at": fields.Datetime.to_string(conversation.window_expires_at)
+                if conversation.window_expires_at else False,
+                "has_window": account.has_window,
+                "blocked": conversation.blocked,
+                "has_templates": account.has_templates,
+                "linked": {"model": linked._name, "id": linked.id, "name": "%s: %s" % (
+                    kinds[linked._name], linked.display_name)} if linked else False,
+            })
+        return infos
 
     # ------------------------------------------------------------------
     # One agent per conversation

@@ -48,7 +48,7 @@ class TestDiscussChat(MessengerCase):
         self.assertEqual(member.message_unread_counter, 1)
 
     def test_header_of_an_unassigned_unlinked_chat(self):
-        info = self.conv._discuss_info(self.env["crm.lead"])
+        [info] = self.conv._discuss_infos()
         self.assertIs(info["agent"], False, "the web client reads a missing agent as false, never as []")
         self.assertIs(info["linked"], False)
         self.assertEqual((info["provider"], info["number"], info["has_window"]), ("whatsapp", "+32470777001", True))
@@ -239,3 +239,22 @@ class TestAutomaticAssignment(MessengerCase):
         self.wa_account.assign_mode = "manual"
         self.online(self.agents)
         self.assertFalse(self.chat(1).user_id)
+
+
+@tagged("post_install", "-at_install")
+class TestDiscussStart(MessengerCase):
+
+    def test_discuss_starts_with_the_most_recent_chats(self):
+        from odoo.addons.messenger_connector.models import discuss_channel
+        Conversation = self.env["messenger.conversation"]
+        chats = Conversation.create([{"account_id": self.wa_account.id, "external_user_id": f"3247011100{n}"}
+                                     for n in range(5)]).channel_id
+        for n, chat in enumerate(chats):
+            chat.last_interest_dt = fields.Datetime.now() - timedelta(minutes=10 - n)
+        original = discuss_channel.MESSENGER_CHATS_AT_START
+        discuss_channel.MESSENGER_CHATS_AT_START = 3
+        try:
+            loaded = self.env["discuss.channel"].with_user(self.user_agent)._get_channels_as_member()
+        finally:
+            discuss_channel.MESSENGER_CHATS_AT_START = original
+        self.assertEqual(loaded.filtered(lambda c: c.channel_type == "messenger"), chats[2:])
