@@ -91,12 +91,13 @@ class DiscussChannel(models.Model):
         return (channels - chats) + recent[:MESSENGER_CHATS_AT_START]
 
     def _to_store(self, store: Store):
-        super()._to_store(store)
+        result = super()._to_store(store)
         chats = self.filtered(lambda c: c.channel_type == "messenger")
         if chats:
             # sudo: the header of chats the user is a member of (members may read the conversation)
             for channel, info in zip(chats, chats.sudo().messenger_conversation_id._discuss_infos()):
                 store.add(channel, {"messenger": info})
+        return result
 
     def _messenger_notify_header(self):
         """Send the chats' messenger header (agent, window, state) to their members."""

@@ -245,7 +245,7 @@ class TestAutomaticAssignment(MessengerCase):
 class TestDiscussStart(MessengerCase):
 
     def test_discuss_starts_with_the_most_recent_chats(self):
-        from odoo.addons.messenger_connector.models import discuss_channel
+        from ..models import discuss_channel
         Conversation = self.env["messenger.conversation"]
         chats = Conversation.create([{"account_id": self.wa_account.id, "external_user_id": f"3247011100{n}"}
                                      for n in range(5)]).channel_id
