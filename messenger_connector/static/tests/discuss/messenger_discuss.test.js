@@ -16,6 +16,7 @@ import {
     Command,
     defineModels,
     fields,
+    makeKwArgs,
     makeServerError,
     onRpc,
     serverState,
@@ -263,4 +264,51 @@ test("internal notes are marked, also right after a message of the same author",
     await start();
     await openDiscuss(channelId);
     await contains(".o-mail-Message .o-messenger-note-badge", { text: "Internal note" });
+});
+
+test("a failed messenger message shows in the messaging menu and opens its chat", async () => {
+    const pyEnv = await startServer();
+    const { channelId, partnerId } = await messengerChat(pyEnv);
+    const messageId = pyEnv["mail.message"].create({
+        author_id: serverState.partnerId,
+        body: "Hello again",
+        message_type: "comment",
+        model: "discuss.channel",
+        res_id: channelId,
+        messengerState: { id: 42, state: "failed", label: "Failed", direction: "out", error: "Undeliverable" },
+    });
+    pyEnv["mail.notification"].create({
+        author_id: serverState.partnerId,
+        mail_message_id: messageId,
+        notification_status: "exception",
+        notification_type: "messenger",
+        failure_type: "messenger",
+        res_partner_id: partnerId,
+    });
+    await start();
+    await click(".o_menu_systray i[aria-label='Messages']");
+    await contains(".o-mail-NotificationItem-text", {
+        text: "A messenger message could not be delivered",
+    });
+    await click(".o-mail-NotificationItem:has(.o-mail-NotificationItem-text:contains(could not be delivered))");
+    await contains(".o-mail-ChatWindow .o-mail-Message:contains(Hello again)");
+});
+
+test("the agent's chat window opens by itself when the person writes", async () => {
+    const pyEnv = await startServer();
+    const { channelId, partnerId } = await messengerChat(pyEnv, {
+        agent: { id: serverState.userId, name: "Mitchell Admin", partner_id: serverState.partnerId },
+    });
+    await start();
+    await contains(".o_menu_systray i[aria-label='Messages']");
+    pyEnv["discuss.channel"].message_post(
+        channelId,
+        makeKwArgs({
+            author_id: partnerId,
+            body: "Are you there?",
+            message_type: "comment",
+            subtype_xmlid: "mail.mt_comment",
+        })
+    );
+    await contains(".o-mail-ChatWindow .o-mail-Message:contains(Are you there?)");
 });
