@@ -12,6 +12,7 @@
     "data": [
         "security/messenger_security.xml",
         "security/ir.model.access.csv",
+        "security/messenger_discuss_security.xml",
         "data/ir_cron_data.xml",
         "data/utm_data.xml",
         "data/messenger_consent_data.xml",
@@ -26,6 +27,7 @@
         "views/messenger_template_views.xml",
         "views/res_config_settings_views.xml",
         "views/messenger_menus.xml",
+        "views/messenger_discuss_views.xml",
         # platforms: each one's part of the account form
         "views/messenger_account_whatsapp_views.xml",
         "views/messenger_account_telegram_views.xml",
@@ -38,6 +40,13 @@
         "demo/messenger_demo.xml",
     ],
     "assets": {
+        "web.assets_backend": [
+            "messenger_connector/static/src/discuss/**/*",
+            "messenger_connector/static/src/inbox/**/*",
+        ],
+        "web.assets_unit_tests": [
+            "messenger_connector/static/tests/discuss/**/*",
+        ],
         "web.assets_tests": [
             "messenger_connector/static/tests/tours/**/*",
         ],

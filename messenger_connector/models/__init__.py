@@ -27,3 +27,8 @@ from . import messenger_account_meta
 from . import messenger_account_wechat
 from . import messenger_wechat_token
 from . import messenger_wechat_broadcast
+from . import mail_notification
+from . import discuss_channel
+from . import messenger_conversation_discuss
+from . import messenger_message_discuss
+from . import messenger_chat_membership

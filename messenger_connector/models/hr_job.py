@@ -51,3 +51,11 @@ class HrJob(models.Model):
         buffer = io.BytesIO()
         image.save(buffer, format="PNG")
         return base64.b64encode(buffer.getvalue()).decode()
+
+    def write(self, vals):
+        result = super().write(vals)
+        if {"interviewer_ids", "company_id"} & set(vals):
+            # the interviewers of a position read its applicants' chats: the chats' members follow
+            Conversation = self.env["messenger.conversation"]
+            Conversation._sync_channels_of(Conversation.sudo().search([("applicant_id.job_id", "in", self.ids)]))
+        return result

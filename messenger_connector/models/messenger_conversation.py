@@ -76,7 +76,6 @@ class MessengerConversation(models.Model):
     # the record rules, evaluated for the real user with Odoo's own rules of the linked models.
     access_read = fields.Boolean(compute="_compute_access", search="_search_access_read")
     access_write = fields.Boolean(compute="_compute_access", search="_search_access_write")
-    composer_text = fields.Text("Reply")
     last_message_preview = fields.Char("Last Message Text", readonly=True)
     message_count_messenger = fields.Integer("Message Count", compute="_compute_message_count_messenger")
     failed_count = fields.Integer("Failed Messages", compute="_compute_message_count_messenger")
@@ -848,12 +847,6 @@ class MessengerConversation(models.Model):
             "body": body, "content_type": "template", "template_name": name,
             "template_language": language, "template_params": params,
         }).id
-
-    def action_send_composer(self):
-        for conversation in self:
-            conversation.action_send_text(conversation.composer_text)
-            conversation.composer_text = False
-        return True
 
     def _queue(self, vals, attachment_ids=None):
         """Queue an outbound message of the current user, after the public methods' checks passed.

@@ -260,7 +260,7 @@ class MessengerConversation(models.Model):
             {"body": _("[removed]")})
         (self.env["ir.attachment"].sudo().search([("res_model", "=", self._name), ("res_id", "=", self.id)])
          - held.attachment_ids - kept.attachment_ids).unlink()
-        vals = {"anonymized": True, "composer_text": False, "last_message_preview": False}
+        vals = {"anonymized": True, "last_message_preview": False}
         if not held:
             self.env["mail.tracking.value"].sudo().search([
                 ("mail_message_id", "in", chatter.ids), ("field_id.model", "=", self._name),

@@ -17,6 +17,10 @@ from . import test_sending_rules
 from . import test_privacy
 from . import test_templates
 from . import test_tours
+from . import test_discuss
+from . import test_discuss_access
+from . import test_js
+from . import test_discuss_tour
 from . import test_i18n
 from . import test_x
 from . import test_meta

@@ -89,7 +89,7 @@ class TestAccessMatrix(MessengerCase):
                         with self.assertRaises(AccessError):
                             chat.message_post(body="note", message_type="comment", subtype_xmlid="mail.mt_note")
                         with self.assertRaises(AccessError):
-                            chat.write({"composer_text": "x"})
+                            chat.write({"needs_review": True})
 
     def test_access_moves_with_the_lead(self):
         chat = self.chats["lead_a"]

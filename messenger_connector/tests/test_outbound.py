@@ -40,14 +40,6 @@ class TestOutbound(MessengerCase):
                                                    ("message_type", "=", "comment")])
         self.assertIn("in stock", chatter.body)
 
-    def test_composer(self):
-        self.conv.composer_text = "From the form"
-        self.conv.action_send_composer()
-        self.assertFalse(self.conv.composer_text)
-        self.assertEqual(self.queued().body, "From the form")
-        with self.assertRaises(UserError):
-            self.conv.action_send_composer()  # empty
-
     def test_window_enforced_template_allowed(self):
         self.close_window()
         self.assertFalse(self.conv.window_open)

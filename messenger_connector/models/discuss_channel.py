@@ -1,0 +1,106 @@
+from markupsafe import Markup
+
+from odoo import _, api, fields, models
+from odoo.exceptions import AccessError, UserError
+from odoo.tools import html2plaintext
+
+from odoo.addons.mail.tools.discuss import Store
+
+#: Discuss starts with an agent's most recently active messenger chats; the others come back with their next
+#: message, or open from their conversation (Open Chat). Odoo reads every chat it starts with (about 1.5 ms
+#: each, bench/discuss.py): 2,000 chats would keep Discuss's start busy for seconds.
+MESSENGER_CHATS_AT_START = 200
+
+
+class DiscussChannel(models.Model):
+    """The Discuss chat of a messenger conversation: one per conversation, its members those who may read it."""
+
+    _inherit = "discuss.channel"
+
+    channel_type = fields.Selection(selection_add=[("messenger", "Messenger Chat")],
+                                    ondelete={"messenger": "cascade"})
+    messenger_conversation_id = fields.Many2one(
+        "messenger.conversation", index="btree_not_null", ondelete="cascade", readonly=True)
+
+    _sql_constraints = [
+        ("messenger_conversation_unique", "UNIQUE(messenger_conversation_id)",
+         "A messenger conversation has one chat."),
+    ]
+
+    # ------------------------------------------------------------------
+    # Posting: a comment is sent to the person, a note stays with the colleagues
+    # ------------------------------------------------------------------
+
+    @api.returns("mail.message", lambda value: value.id)
+    def message_post(self, **kwargs):
+        if len(self) != 1 or self.channel_type != "messenger" or self.env.context.get("messenger_channel_copy"):
+            return super().message_post(**kwargs)
+        if not self._messenger_is_reply(kwargs):
+            # a note or a notification: for the colleagues in the chat, never sent
+            if kwargs.get("message_type") == "comment":
+                kwargs["subtype_xmlid"] = "mail.mt_note"
+                kwargs.pop("subtype_id", None)
+            return super().message_post(**kwargs)
+        # as the user, whatever the caller's sudo (Odoo's post route posts in sudo after checking the channel):
+        # the send checks and the access to the conversation are the user's
+        user = self.env.user
+        if not user or user.share:
+            raise AccessError(_("Only employees answer messenger chats."))
+        conversation = self.messenger_conversation_id.sudo(False)
+        conversation.check_access("write")
+        conversation._check_reply_allowed_by_assignment()
+        attachment_ids = list(kwargs.get("attachment_ids") or [])
+        if len(attachment_ids) > 1:
+            raise UserError(_("Send one file per message."))
+        body = kwargs.get("body") or ""
+        text = html2plaintext(body) if isinstance(body, Markup) or kwargs.get("body_is_html") else body
+        if not text.strip() and not attachment_ids:
+            raise UserError(_("Write a message first."))
+        # refused before anything is posted: the agent sees why at once, nothing is queued
+        conversation._check_can_send()
+        post = super().message_post(**kwargs)
+        conversation.with_context(messenger_channel_post_id=post.id).action_send_text(
+            text.strip(), attachment_ids=post.attachment_ids.ids)
+        return post
+
+    def _messenger_is_reply(self, values):
+        """Whether message_post ``values`` are a comment of a user to the person (not a note)."""
+        if values.get("message_type", "notification") != "comment":
+            return False
+        IrModelData = self.env["ir.model.data"]
+        subtype_id = values.get("subtype_id") or IrModelData._xmlid_to_res_id(
+            values.get("subtype_xmlid") or "mail.mt_comment")
+        return subtype_id == IrModelData._xmlid_to_res_id("mail.mt_comment")
+
+    def _check_can_update_message_content(self, message):
+        result = super()._check_can_update_message_content(message)
+        if self.channel_type == "messenger":
+            self.env["messenger.message"]._check_chatter_copies_unchanged(message)
+        return result
+
+    # ------------------------------------------------------------------
+    # Web client
+    # ------------------------------------------------------------------
+
+    def _get_channels_as_member(self):
+        channels = super()._get_channels_as_member()
+        chats = channels.filtered(lambda c: c.channel_type == "messenger")
+        if len(chats) <= MESSENGER_CHATS_AT_START:
+            return channels
+        recent = chats.sorted(lambda c: (c.last_interest_dt or c.create_date, c.id), reverse=True)
+        return (channels - chats) + recent[:MESSENGER_CHATS_AT_START]
+
+    def _to_store(self, store: Store):
+        result = super()._to_store(store)
+        chats = self.filtered(lambda c: c.channel_type == "messenger")
+        if chats:
+            # sudo: the header of chats the user is a member of (members may read the conversation)
+            for channel, info in zip(chats, chats.sudo().messenger_conversation_id._discuss_infos()):
+                store.add(channel, {"messenger": info})
+        return result
+
+    def _messenger_notify_header(self):
+        """Send the chats' messenger header (agent, window, state) to their members."""
+        for channel in self.filtered(lambda c: c.channel_type == "messenger"):
+            info = channel.sudo().messenger_conversation_id._discuss_infos()[0]
+            channel._bus_send_store(Store(channel, {"messenger": info}))
