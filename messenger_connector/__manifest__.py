@@ -3,7 +3,7 @@
     "summary": "WhatsApp, Telegram, Messenger, Instagram, X and WeChat chats in CRM and Recruitment: one "
                "history per person, "
                "delivery states, reply windows, routing and access that follows the record",
-    "version": "18.0.1.0.0",
+    "version": "18.0.1.1.0",
     "category": "Marketing/Messenger",
     "author": "messenger_connector developers",
     "license": "LGPL-3",

@@ -100,7 +100,18 @@ class DiscussChannel(models.Model):
         return result
 
     def _messenger_notify_header(self):
-        """Send the chats' messenger header (agent, window, state) to their members."""
-        for channel in self.filtered(lambda c: c.channel_type == "messenger"):
-            info = channel.sudo().messenger_conversation_id._discuss_infos()[0]
-            channel._bus_send_store(Store(channel, {"messenger": info}))
+        """Send the chats' messenger header (agent, window, state) to their members, once per chat and
+        transaction, with its state at the end of it: a group of a hundred messages changes a chat's state a
+        hundred times, its members need the last one."""
+        data = self.env.cr.precommit.data
+        pending = data.get("messenger_header_channels")
+        if pending is None:
+            pending = data["messenger_header_channels"] = set()
+
+            @self.env.cr.precommit.add
+            def notify():
+                channels = self.env["discuss.channel"].sudo().browse(sorted(data.pop("messenger_header_channels", ())))
+                for channel in channels.exists().filtered(lambda c: c.channel_type == "messenger"):
+                    info = channel.messenger_conversation_id._discuss_infos()[0]
+                    channel._bus_send_store(Store(channel, {"messenger": info}))
+        pending.update(self.filtered(lambda c: c.channel_type == "messenger").ids)
