@@ -34,6 +34,22 @@ class HrCandidate(models.Model):
         return result
 
 
+class ResUsers(models.Model):
+    _inherit = "res.users"
+
+    #: what decides a user's access to conversations besides the linked records: groups, companies, archiving
+    ACCESS_VALUES = ("groups_id", "company_ids", "company_id", "active")
+
+    def write(self, vals):
+        result = super().write(vals)
+        if any(key in self.ACCESS_VALUES or key.startswith(("in_group_", "sel_groups_")) for key in vals):
+            # a user who lost access leaves the chats at once; one who gained it joins with the chat's next change
+            Conversation = self.env["messenger.conversation"]
+            Conversation._sync_channels_of(Conversation.sudo().search([
+                ("channel_id.channel_member_ids.partner_id", "in", self.partner_id.ids)]))
+        return result
+
+
 # pylint: disable=consider-merging-classes-inherited
 # kept apart from the account's own file, which is reworked into provider plug-ins
 class MessengerAccount(models.Model):

@@ -125,6 +125,12 @@ class TestDiscussAccess(HttpCase, matrix.TestAccessMatrix):
         chat.lead_id = self.chats["lead_a"].lead_id
         self.assertEqual(self.members("unlinked"), self.sales_a)
 
+    def test_membership_follows_the_users_groups(self):
+        self.assertIn(self.sales_a, self.members("lead_a"))
+        self.sales_a.groups_id = [(3, self.env.ref("sales_team.group_sale_salesman").id)]
+        self.assertNotIn(self.sales_a, self.members("lead_a"))
+        self.assertFalse(self.chats["lead_a"].channel_id.with_user(self.sales_a).has_access("read"))
+
     def test_agent_handed_over_must_read_it(self):
         chat = self.chats["lead_a"]
         with self.assertRaises(UserError):

@@ -79,6 +79,8 @@ class TestDiscussTour(HttpCase, MessengerCase):
             sent = self.fake_wa.sent
             if not sent:
                 raise AssertionError("the answer never reached the platform")
+            # the person reads it a moment later, as people do: the agent's client has shown the sent answer by then
+            time.sleep(2)
             self.post_webhook(fakes.wa_payload(statuses=[{
                 "id": sent[-1]["id"], "status": "read", "timestamp": str(int(time.time())), "recipient_id": WA_ID}],
                 phone_number_id=WA_PHONE_ID))
