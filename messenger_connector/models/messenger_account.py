@@ -188,12 +188,28 @@ class MessengerAccount(models.Model):
         self.ensure_one()
         return {"base_url": self.sudo().api_base_url}
 
+    def _routing_fields(self):
+        """(the field naming our side of an event, the field of the secret that signs it) where one webhook of
+        the platform serves several of our accounts (one Meta app, one X app); None where each account has its
+        own. A platform's model file tells."""
+        return ()
+
     def _route_to(self, account_ref):
         """The account an event of this account's webhook belongs to (``account_ref``: our side of the event as
-        the platform names it, Event.account_ref); this account by default. A platform whose one webhook serves
-        several of our numbers or pages overrides it."""
+        the platform names it, Event.account_ref): this one, or another account of the same app configured here
+        with the same secret (the signature proved the app); else nothing (the event stays on record, unapplied).
+        """
         self.ensure_one()
-        return self
+        routing = self._routing_fields()
+        account = self.sudo()
+        if not routing or not account_ref or account_ref == (account[routing[0]] or "").strip():
+            return self
+        ref_field, secret_field = routing
+        # sudo: the credentials decide the routing; only the matching account is returned
+        sibling = account.search([
+            ("provider", "=", self.provider), (ref_field, "=", account_ref),
+            (secret_field, "=", account[secret_field]), ("id", "!=", self.id)], limit=1)
+        return sibling.with_env(self.env)
 
     # ------------------------------------------------------------------
     # Actions

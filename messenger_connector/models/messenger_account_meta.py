@@ -50,20 +50,11 @@ class MessengerAccount(models.Model):
             )
         return config
 
-    def _route_to(self, account_ref):
-        """One Meta app has one webhook URL for all its pages: a delivery received on this account's URL may
-        concern another page of the same app, configured here with the same app secret (the signature proved
-        the app); else nothing (the event stays on record, unapplied)."""
+    def _routing_fields(self):
+        """One Meta app has one webhook URL for all its pages."""
         if self.provider not in META_PROVIDERS:
-            return super()._route_to(account_ref)
-        account = self.sudo()
-        if not account_ref or account_ref == (account.meta_page_id or "").strip():
-            return self
-        # sudo: the credentials decide the routing; only the matching account is returned
-        sibling = account.search([
-            ("provider", "=", self.provider), ("meta_page_id", "=", account_ref),
-            ("meta_app_secret", "=", account.meta_app_secret), ("id", "!=", self.id)], limit=1)
-        return sibling.with_env(self.env)
+            return super()._routing_fields()
+        return "meta_page_id", "meta_app_secret"
 
     def _connection_tested(self, description):
         result = super()._connection_tested(description)

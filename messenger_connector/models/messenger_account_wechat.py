@@ -259,22 +259,11 @@ class MessengerEvent(models.Model):
                     Broadcast._apply_job_finish(self.account_id, ev.raw)
         return info
 
-    def _values(self):
+    def _body_object(self):
         if self.provider != "wechat":
-            return super()._values()
-        self.ensure_one()
+            return super()._body_object()
         try:
-            stack = [self.account_id._get_provider().message_fields((self.body or "").encode())]
+            return self.account_id._get_provider().message_fields((self.body or "").encode())
         except (prov.WebhookError, ValueError):
-            return set()  # content already removed ("{}"), or a key changed since: nothing readable is left
-        values = set()
-        while stack:
-            item = stack.pop()
-            if isinstance(item, dict):
-                stack.extend(item.values())
-            elif isinstance(item, list):
-                stack.extend(item)
-            elif item is not None:
-                values.add(str(item).strip())
-        return values
+            return None  # content already removed ("{}"), or a key changed since: nothing readable is left
 

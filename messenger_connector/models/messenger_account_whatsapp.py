@@ -40,20 +40,11 @@ class MessengerAccount(models.Model):
             )
         return config
 
-    def _route_to(self, account_ref):
-        """One Meta app has one webhook URL for all its numbers, so the delivery received on this account's URL
-        may concern another number of the same app: that account if it is configured here with the same app
-        secret (the signature proved the app), else nothing (the event stays on record, unapplied)."""
+    def _routing_fields(self):
+        """One Meta app has one webhook URL for all its numbers."""
         if self.provider != "whatsapp":
-            return super()._route_to(account_ref)
-        account = self.sudo()
-        if not account_ref or account_ref == account.wa_phone_number_id:
-            return self
-        # sudo: the credentials decide the routing; only the matching account is returned
-        sibling = account.search([
-            ("provider", "=", "whatsapp"), ("wa_phone_number_id", "=", account_ref),
-            ("wa_app_secret", "=", account.wa_app_secret), ("id", "!=", self.id)], limit=1)
-        return sibling.with_env(self.env)
+            return super()._routing_fields()
+        return "wa_phone_number_id", "wa_app_secret"
 
     def _chat_link(self, text):
         if self.provider != "whatsapp":

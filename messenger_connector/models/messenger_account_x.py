@@ -30,20 +30,11 @@ class MessengerAccount(models.Model):
                           consumer_secret=account.x_consumer_secret, access_token=account.x_access_token)
         return config
 
-    def _route_to(self, account_ref):
-        """One X app has one webhook URL for every account subscribed to it: a delivery for another of our X
-        users (``for_user_id``) goes to that account if it is configured with the same consumer secret (the
-        signature proved the app), else to none (the event stays on record, unapplied)."""
+    def _routing_fields(self):
+        """One X app has one webhook URL for every account subscribed to it (``for_user_id`` names ours)."""
         if self.provider != "x":
-            return super()._route_to(account_ref)
-        account = self.sudo()
-        if not account_ref or account_ref == (account.x_user_id or "").strip():
-            return self
-        # sudo: the credentials decide the routing; only the matching account is returned
-        sibling = account.search([
-            ("provider", "=", "x"), ("x_user_id", "=", account_ref),
-            ("x_consumer_secret", "=", account.x_consumer_secret), ("id", "!=", self.id)], limit=1)
-        return sibling.with_env(self.env)
+            return super()._routing_fields()
+        return "x_user_id", "x_consumer_secret"
 
     def _chat_link(self, text):
         """X's link that opens a direct message to the account with ``text`` typed in."""

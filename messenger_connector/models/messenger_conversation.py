@@ -527,8 +527,7 @@ class MessengerConversation(models.Model):
     def _apply_referral(self, referral):
         """A click-to-chat reference that came without a message (a QR scan): it may apply for a job."""
         self.ensure_one()
-        match = JOB_REF_RE.search(referral or "")
-        job = match and self._job_from_message(self.env["messenger.message"].new({"payload": referral}))
+        job = self._job_from_texts(referral)
         if job:
             self._apply_for_job(job)
 
@@ -620,7 +619,12 @@ class MessengerConversation(models.Model):
     @api.model
     def _job_from_message(self, message):
         """The job position a message applies for (its start payload or text carries the job reference)."""
-        for text in (message.payload, message.body):
+        return self._job_from_texts(message.payload, message.body)
+
+    @api.model
+    def _job_from_texts(self, *texts):
+        """The open job position of this company that the first job reference in ``texts`` names, or None."""
+        for text in texts:
             match = text and JOB_REF_RE.search(text)
             if match:
                 job = self.env["hr.job"].sudo().browse(int(match.group(1))).exists()

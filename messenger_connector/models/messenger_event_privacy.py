@@ -9,12 +9,9 @@ class MessengerEvent(models.Model):
     _inherit = "messenger.event"
 
     def _values(self):
-        """Every scalar value of the delivery's JSON, as text (a person's platform id is one of them)."""
+        """Every scalar value of the delivery, as text (a person's platform id is one of them)."""
         self.ensure_one()
-        try:
-            stack = [json.loads(self.body or "{}")]
-        except ValueError:
-            return set()
+        stack = [self._body_object()]
         values = set()
         while stack:
             item = stack.pop()
@@ -23,8 +20,16 @@ class MessengerEvent(models.Model):
             elif isinstance(item, list):
                 stack.extend(item)
             elif item is not None and not isinstance(item, bool):
-                values.add(str(item))
+                values.add(str(item).strip())
         return values
+
+    def _body_object(self):
+        """The delivery's content as dicts and lists (its JSON here; a platform whose deliveries are something
+        else reads them); None when nothing readable is left."""
+        try:
+            return json.loads(self.body or "{}")
+        except ValueError:
+            return None
 
     def _remove_content(self):
         """Keep the delivery's row (key, state, dates) without its body, error and summary."""
