@@ -163,8 +163,7 @@ class MessengerConversation(models.Model):
         evidence = _("WeChat event %(event)s %(key)s at %(time)s", event=raw.get("Event") or "subscribe",
                      key=raw.get("EventKey") or "", time=raw.get("CreateTime") or "")
         self._opt_in(["service"], "platform", evidence=evidence, confirm=False)
-        when = event.timestamp and event.timestamp.astimezone(datetime.timezone.utc).replace(tzinfo=None) \
-            or fields.Datetime.now()
+        when = self.env["messenger.message"]._event_time(event)
         if not self.last_inbound_at or when >= self.last_inbound_at:
             hours = self.account_id.window_hours
             self.write({"last_inbound_at": when, "state": "waiting",

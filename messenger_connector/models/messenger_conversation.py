@@ -428,15 +428,13 @@ class MessengerConversation(models.Model):
                 ("account_id", "=", self.account_id.id), ("external_id", "=", event.external_id)], limit=1))
         if stored:
             return Message
-        when = event.timestamp and event.timestamp.astimezone(datetime.timezone.utc).replace(tzinfo=None) \
-            or fields.Datetime.now()
+        when = self.env["messenger.message"]._event_time(event)
         message = Message.create({
             "conversation_id": self.id,
             "direction": "in",
             "external_id": event.external_id,
             "body": event.text or "",
-            "content_type": event.content_type if event.content_type in dict(
-                Message._fields["content_type"].selection) else "other",
+            "content_type": Message._content_type_of(event),
             # a click-to-chat reference (Meta "ref") counts as the payload: it may apply for a job
             "payload": event.payload or event.referral,
             "reply_to_external_id": event.reply_to,
@@ -487,14 +485,12 @@ class MessengerConversation(models.Model):
         if Message.search_count([("conversation_id", "=", self.id), ("state", "=", "sending"),
                                  ("body", "=", event.text or "")], limit=1):
             return Message  # the sender's call is answered after the platform echoed it: the sender stores the id
-        when = event.timestamp and event.timestamp.astimezone(datetime.timezone.utc).replace(tzinfo=None) \
-            or fields.Datetime.now()
+        when = self.env["messenger.message"]._event_time(event)
         provider = self.account_id._provider_class()
         message = Message.create({
             "conversation_id": self.id, "direction": "out", "external_id": event.external_id,
             "body": event.text or "", "state": "sent", "sent_at": when, "event_id": event_record.id,
-            "content_type": event.content_type if event.content_type in dict(
-                Message._fields["content_type"].selection) else "other",
+            "content_type": Message._content_type_of(event),
             "sent_via": provider and provider.echo_author or self.account_id._provider_label(),
         })
         self.write({"last_message_at": max(when, self.last_message_at or when), "state": "answered"})

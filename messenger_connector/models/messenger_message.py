@@ -736,6 +736,18 @@ class MessengerMessage(models.Model):
     # ------------------------------------------------------------------
 
     @api.model
+    def _event_time(self, event):
+        """When the platform says the event happened (naive UTC, as stored), else now."""
+        if event.timestamp:
+            return event.timestamp.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        return fields.Datetime.now()
+
+    @api.model
+    def _content_type_of(self, event):
+        """The stored content type of an inbound or echoed event ("other" for what the platform added later)."""
+        return event.content_type if event.content_type in dict(self._fields["content_type"].selection) else "other"
+
+    @api.model
     def _apply_watermark(self, account, event):
         """Every message sent to the person at or before the watermark reached ``event.status``."""
         if event.status not in ("delivered", "read") or not event.external_user_id:
@@ -761,8 +773,7 @@ class MessengerMessage(models.Model):
                                ("direction", "=", "out")], limit=1)
         if not message:
             return message
-        when = event.timestamp and event.timestamp.astimezone(datetime.timezone.utc).replace(tzinfo=None) \
-            or fields.Datetime.now()
+        when = self._event_time(event)
         status = event.status
         if status == "failed":
             if message.state in ("delivered", "read", "failed"):
