@@ -8,12 +8,20 @@ connection per request as Odoo's HTTP/1.0 answers require. The client is the sam
 same signed corpus, the same threads). What this cannot reach, no Odoo route can: it tells whether a latency
 target is a matter of the addon or of the machine.
 
+With ``--odoo``, the floor of an Odoo route instead: the same work (HMAC check, one INSERT, a commit) in a route
+of a benchmark-only module (bench/odoo_addons/messenger_bench_floor, loaded server-wide, never installed)
+served by Odoo in prefork mode like bench/inbound.py's: what Odoo's own dispatch costs, which no addon route
+can go below.
+
     python3 bench/ack_floor.py                    # 10,000 messages + 10% redeliveries, 1/8/32 senders
+    python3 bench/ack_floor.py --odoo --concurrency 32
+    python3 bench/ack_floor.py --odoo --beside-processing --concurrency 32
 """
 import argparse
 import hashlib
 import hmac
 import os
+import pathlib
 import signal
 import socket
 import sys
@@ -22,7 +30,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import psycopg2
 
 import _common as c
-from inbound import build_corpus, post_all
+from inbound import RELEASE_CRON, build_corpus, post_all
 
 
 class _Server(HTTPServer):
@@ -64,12 +72,18 @@ def serve(sock, db):
     server.serve_forever()
 
 
+FLOOR_TABLE = ("CREATE TABLE floor_event (id serial PRIMARY KEY, key varchar NOT NULL UNIQUE, body text, "
+               "create_date timestamp DEFAULT (now() at time zone 'UTC'))")
+
+
 def run_level(args, concurrency):
+    corpus = build_corpus(args.messages, args.senders, args.redeliveries, seed=concurrency, tag=f"F{concurrency}")
+    if args.odoo:
+        return run_odoo_level(args, concurrency, corpus)
     db = c.db_name("bench_ack_floor")
     c.drop_db(db)
     c.sql("postgres", f"CREATE DATABASE {db}")
-    c.sql(db, "CREATE TABLE floor_event (id serial PRIMARY KEY, key varchar NOT NULL UNIQUE, body text, "
-              "create_date timestamp DEFAULT (now() at time zone 'UTC'))")
+    c.sql(db, FLOOR_TABLE)
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", args.port))
@@ -84,7 +98,6 @@ def run_level(args, concurrency):
                 os._exit(0)
         pids.append(pid)
     try:
-        corpus = build_corpus(args.messages, args.senders, args.redeliveries, seed=concurrency, tag=f"F{concurrency}")
         url = f"http://127.0.0.1:{args.port}/messenger/webhook/floor"
         c.log(f"{concurrency} senders: posting {len(corpus)} webhooks ...")
         seconds, latencies, statuses, errors = post_all(url, corpus, concurrency)
@@ -95,6 +108,38 @@ def run_level(args, concurrency):
         for pid in pids:
             os.waitpid(pid, 0)
         sock.close()
+    return result(concurrency, corpus, seconds, latencies, statuses, errors, stored)
+
+
+def run_odoo_level(args, concurrency, corpus):
+    db = c.fresh_db("bench_ack_floor_odoo")
+    c.sql(db, FLOOR_TABLE)
+    addons = pathlib.Path(__file__).resolve().parent / "odoo_addons"
+    server = c.OdooServer(db, args.port, workers=args.workers, name="ack_floor", extra=[
+        f"--addons-path={c.ADDONS_PATH},{addons}", "--load=base,web,messenger_bench_floor"])
+    beside = None
+    if args.beside_processing:
+        account = c.setup_wa_account(db)
+        cron = "messenger_connector.ir_cron_process_events"
+        (cron_id,), = c.sql(db, "SELECT res_id FROM ir_model_data WHERE module || '.' || name = %s", [cron])
+        c.sql(db, "UPDATE ir_cron SET active = false WHERE id = %s", [cron_id])
+    with server:
+        if args.beside_processing:
+            backlog = build_corpus(args.messages, args.senders, args.redeliveries, seed=7, tag="B")
+            c.log(f"storing a backlog of {len(backlog)} webhooks with the processing cron held ...")
+            post_all(f"{server.url}/messenger/webhook/{account['key']}", backlog, concurrency)
+            c.shell(db, RELEASE_CRON % {"cron": cron})
+        c.log(f"{concurrency} senders: posting {len(corpus)} webhooks to an Odoo route ...")
+        seconds, latencies, statuses, errors = post_all(f"{server.url}/messenger_bench/floor", corpus, concurrency)
+        if args.beside_processing:
+            (beside,), = c.sql(db, "SELECT count(*) FROM messenger_event WHERE state = 'pending'")
+    (stored,), = c.sql(db, "SELECT count(*) FROM floor_event")
+    if beside is not None:
+        c.log(f"  events still waiting for the processing when the last floor request was answered: {beside}")
+    return result(concurrency, corpus, seconds, latencies, statuses, errors, stored)
+
+
+def result(concurrency, corpus, seconds, latencies, statuses, errors, stored):
     return {"concurrency": concurrency, "requests": len(corpus), "acks_per_s": len(latencies) / seconds,
             "p50": c.percentile(latencies, 50), "p95": c.percentile(latencies, 95),
             "p99": c.percentile(latencies, 99), "non_200": sum(v for k, v in statuses.items() if k != 200),
@@ -109,11 +154,18 @@ def main():
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--workers", type=int, default=4, help="server processes (4, like bench/inbound.py)")
     parser.add_argument("--port", type=int, default=8096)
+    parser.add_argument("--odoo", action="store_true", help="the floor of an Odoo route (prefork, --workers)")
+    parser.add_argument("--beside-processing", action="store_true",
+                        help="with --odoo: while the addon's processing cron works through a backlog of "
+                             "--messages deliveries on the same server (as during bench/inbound.py's levels)")
     args = parser.parse_args()
     c.free_port_check(args.port)
     results = [run_level(args, level) for level in args.concurrency]
-    c.drop_db("bench_ack_floor")
-    print(f"\nAck floor (no Odoo: {args.workers} processes, HMAC check, one INSERT + commit per request)\n"
+    c.drop_db("bench_ack_floor_odoo" if args.odoo else "bench_ack_floor")
+    what = (f"an Odoo route: prefork --workers={args.workers}" if args.odoo else f"no Odoo: {args.workers} processes")
+    if args.beside_processing:
+        what += ", while the processing cron works through a backlog"
+    print(f"\nAck floor ({what}, HMAC check, one INSERT + commit per request)\n"
           f"Machine: {c.machine()}\n")
     print(c.table(["senders", "webhooks", "acks/s", "p50 ms", "p95 ms", "p99 ms", "non-200", "stored"],
                   [[r["concurrency"], r["requests"], f"{r['acks_per_s']:.0f}", f"{r['p50'] * 1000:.1f}",

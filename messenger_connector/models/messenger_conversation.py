@@ -276,7 +276,8 @@ class MessengerConversation(models.Model):
                 ("account_id", "=", account.id), ("external_user_id", "=", event.external_user_id),
             ], limit=1)
         if not conversation:
-            conversation = self.create({
+            # as Odoo's mail gateway creates a record from an incoming message: its first message is its history
+            conversation = self.with_context(mail_create_nolog=True).create({
                 "account_id": account.id,
                 "external_user_id": event.external_user_id,
                 "profile_name": event.profile_name,
@@ -284,7 +285,7 @@ class MessengerConversation(models.Model):
                 "phone": self._normalize_phone(event.phone, account),
                 "user_id": len(account.user_ids) == 1 and account.user_ids.id or False,
                 "profile_pending": bool(account._provider_class().has_profiles),
-            })
+            }).with_env(self.env)
             if conversation.profile_pending:
                 # asked of the platform after the commit, by the follow-up job: a slow or failing profile call
                 # never holds the message back

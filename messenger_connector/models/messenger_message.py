@@ -233,7 +233,6 @@ class MessengerMessage(models.Model):
         """
         if not self:
             return
-        Thread = self.env["mail.thread"]
         conversations = self.conversation_id.with_context(mail_create_nosubscribe=True)
 
         def first_messages():
@@ -257,32 +256,15 @@ class MessengerMessage(models.Model):
         IrModelData = self.env["ir.model.data"]
         subtypes = {"in": IrModelData._xmlid_to_res_id("mail.mt_comment"),
                     "out": IrModelData._xmlid_to_res_id("mail.mt_note")}
-        companies = conversations._mail_get_companies(default=self.env.company)
-        alias_domains = conversations._mail_get_alias_domains(default_company=self.env.company)
-        authors = {}
-        reply_tos = {}
-        post_values, copy_items = [], []
+        entries, copy_items = [], []
         for message in messages:
             conversation = message.conversation_id
             author_id = message._chatter_author()
-            if author_id not in authors:
-                authors[author_id] = Thread._message_compute_author(author_id, None, raise_on_email=False)[1]
-            email_from = authors[author_id]
-            if email_from not in reply_tos:
-                reply_tos[email_from] = conversations._notify_get_reply_to(default=email_from)
             body = message._chatter_body()
-            post_values.append({
-                "author_id": author_id, "author_guest_id": False, "email_from": email_from,
-                "model": conversation._name, "res_id": conversation.id, "body": body,
-                "message_type": "comment", "parent_id": parents[conversation.id], "subject": False,
-                "subtype_id": subtypes[message.direction], "partner_ids": [],
-                "email_add_signature": True, "record_name": conversation.display_name,
-                "record_alias_domain_id": alias_domains[conversation.id].id,
-                "record_company_id": companies[conversation.id].id,
-                "reply_to": reply_tos[email_from][conversation.id],
-            })
+            entries.append((conversation, author_id, body, subtypes[message.direction], parents[conversation.id]))
             copy_items.extend((record, author_id, conversation._header_markup(message.direction) + body, message)
                               for record in conversation._chatter_records())
+        post_values = self._message_post_values(entries)
         posts = conversations._message_create(post_values)
         followed = {res_id for [res_id] in self.env["mail.followers"].sudo()._read_group(
             [("res_model", "=", conversations._name), ("res_id", "in", conversations.ids)], ["res_id"])}
@@ -301,6 +283,41 @@ class MessengerMessage(models.Model):
             "INSERT INTO messenger_message_chatter_rel (messenger_message_id, mail_message_id) VALUES %s "
             "ON CONFLICT DO NOTHING", [(message.id, i) for message, ids in chatter.items() for i in ids])
         messages.invalidate_recordset(["chatter_message_ids"])
+
+    @api.model
+    def _message_post_values(self, entries):
+        """The values ``message_post`` gives a comment for each of [(thread, author partner id, body, subtype id,
+        parent id)], with what it computes per thread and author (author's address, reply-to, alias domain,
+        company, name) computed once for all of them."""
+        threads = {}
+        for thread, *_rest in entries:
+            threads.setdefault(thread._name, thread.browse())
+            threads[thread._name] |= thread
+        companies, alias_domains, names = {}, {}, {}
+        for model, records in threads.items():
+            companies[model] = records._mail_get_companies(default=self.env.company)
+            alias_domains[model] = records.sudo()._mail_get_alias_domains(default_company=self.env.company)
+            names[model] = {record.id: record.sudo().display_name for record in records}
+        authors, reply_tos = {}, {}
+        values = []
+        for thread, author_id, body, subtype_id, parent_id in entries:
+            model = thread._name
+            if author_id not in authors:
+                authors[author_id] = thread._message_compute_author(author_id, None, raise_on_email=False)[1]
+            email_from = authors[author_id]
+            if (model, email_from) not in reply_tos:
+                reply_tos[model, email_from] = threads[model]._notify_get_reply_to(default=email_from)
+            values.append({
+                "author_id": author_id, "author_guest_id": False, "email_from": email_from,
+                "model": model, "res_id": thread.id, "body": body,
+                "message_type": "comment", "parent_id": parent_id, "subject": False,
+                "subtype_id": subtype_id, "partner_ids": [],
+                "email_add_signature": True, "record_name": names[model][thread.id],
+                "record_alias_domain_id": alias_domains[model][thread.id].id,
+                "record_company_id": companies[model][thread.id].id,
+                "reply_to": reply_tos[model, email_from][thread.id],
+            })
+        return values
 
     @api.model
     def _log_copies(self, items):

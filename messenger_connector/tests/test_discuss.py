@@ -191,6 +191,35 @@ class TestDiscussChat(MessengerCase):
         self.assertTrue(self.conv.channel_id)
         self.assertEqual(len(self.conv.channel_id.message_ids.filtered(lambda m: m.message_type == "comment")), 1)
 
+    def test_members_read_at_once_are_whom_discuss_notifies(self):
+        """The members a run of posts notifies, read for many chats at once, are those discuss.channel's own
+        look-up gives for each post: muted chats, muted users and archived partners left out, the author too."""
+        muted_chat, muted_user, listening = (
+            new_test_user(self.env, login=f"mc_member_{i}", groups="base.group_user") for i in range(3))
+        archived = self.env["res.partner"].create({"name": "Former Member"})
+        self.env["discuss.channel.member"].sudo().create([
+            {"channel_id": self.channel.id, "partner_id": partner.id}
+            for partner in (muted_chat.partner_id, muted_user.partner_id, archived, listening.partner_id)])
+        members = self.channel.sudo().channel_member_ids
+        members.filtered(lambda m: m.partner_id == muted_chat.partner_id).mute_until_dt = \
+            fields.Datetime.now() + timedelta(hours=1)
+        self.env["res.users.settings"].sudo()._find_or_create_for_user(muted_user).mute_until_dt = \
+            fields.Datetime.now() + timedelta(hours=1)
+        archived.active = False
+        post = self.channel_posts(message_type="comment")[-1]
+        person, agent = self.conv.partner_id.id, self.user_agent.partner_id.id
+        at_once = self.channel._messenger_recipients({self.channel.id: {person, agent}})
+        for author in (person, agent):
+            values = {"author_id": author, "message_type": "comment", "partner_ids": []}
+            own = self.channel.sudo()._notify_get_recipients(post, values)
+            self.assertEqual(sorted(at_once[self.channel.id, author], key=lambda r: r["id"]),
+                             sorted(own, key=lambda r: r["id"]))
+        notified = {r["id"] for r in at_once[self.channel.id, person]}
+        self.assertIn(listening.partner_id.id, notified)
+        self.assertFalse({muted_chat.partner_id.id, muted_user.partner_id.id, archived.id, person}
+                         & notified)
+        self.assertNotIn(agent, {r["id"] for r in at_once[self.channel.id, agent]})
+
     def test_non_employee_cannot_answer(self):
         with self.assertRaises(AccessError):
             self.channel.with_user(self.env.ref("base.public_user")).message_post(

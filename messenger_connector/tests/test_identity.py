@@ -32,6 +32,18 @@ class TestIdentity(MessengerCase):
         self.receive(self.wa_account, self.wa_text("5511987654321", "oi", "wamid.NEW2", name="Ana Souza"))
         self.assertEqual(self.env["res.partner"].search_count([("name", "=", "Ana Souza")]), 1)
 
+    def test_conversation_history_starts_with_the_first_message(self):
+        """A conversation the person starts is made as Odoo's mail gateway makes a record from an incoming
+        mail: no creation note before the message. The contact made for the person keeps Odoo's own."""
+        self.receive(self.wa_account, self.wa_text("5511987650000", "primeira", "wamid.FIRST", name="Bia Lima"))
+        conversation = self.conversation(self.wa_account, "5511987650000")
+        history = self.env["mail.message"].search([
+            ("model", "=", conversation._name), ("res_id", "=", conversation.id)])
+        self.assertEqual(history.mapped("message_type"), ["comment"])
+        self.assertIn("primeira", history.body)
+        self.assertEqual(len(conversation.partner_id.message_ids.filtered(
+            lambda m: m.message_type == "notification")), 1, "the contact's creation note, as Odoo logs it")
+
     def test_ambiguous_match_is_deterministic_and_flagged(self):
         Partner = self.env["res.partner"]
         company = Partner.create({"name": "Twins Ltd", "is_company": True, "phone": "+44 7700 900123"})

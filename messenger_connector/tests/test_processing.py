@@ -103,6 +103,77 @@ class TestGroupProcessing(MessengerCase):
         self.assertEqual(posts.mapped("body"), [grouped[m][0].body for m in messages])
         self.assertEqual(conversation.last_message_preview, "Question 2")
 
+    def bus_notices(self, posts):
+        """The bus notices (target, type, payload without volatile values) that concern each of ``posts``."""
+        self.env.cr.precommit.run()
+        notices = self.env["bus.bus"].sudo().search([], order="id")
+
+        def stable(value, post):
+            if isinstance(value, dict):
+                return {k: stable(v, post) for k, v in value.items() if k not in VOLATILE | {"temporary_id"}}
+            if isinstance(value, list):
+                return [stable(v, post) for v in value]
+            return "POST" if value == post.id else value
+
+        found = {}
+        for notice in notices:
+            message = json.loads(notice.message)
+            for post in posts:
+                if message["type"] == "discuss.channel/new_message" and \
+                        message["payload"]["data"]["mail.message"][0]["id"] == post.id:
+                    found.setdefault(post, []).append((notice.channel, stable(message["payload"], post)))
+        return [found.get(post, []) for post in posts]
+
+    def test_group_chat_posts_are_what_message_post_gives(self):
+        """The posts in the Discuss chat of a group are made together; each must be what discuss.channel's
+        message_post makes: the same stored values, the same notice on the members' bus, the same counters."""
+        self.maxDiff = None
+        conversation = self.start()
+        channel = conversation.channel_id
+        agent = channel.channel_member_ids.filtered(lambda m: m.partner_id == self.user_agent.partner_id)
+        unread = agent.message_unread_counter
+        self.env["bus.bus"].sudo().search([]).unlink()
+        for i in range(3):
+            self.store(self.wa_text("32470556677", f"Chat {i}", f"wamid.C{i}", name="Gina Group"))
+        self.process_in_groups()
+        messages = self.messages(self.wa_account, direction="in").filtered(
+            lambda m: m.external_id.startswith("wamid.C")).sorted("id")
+        grouped = messages.channel_message_id
+        self.assertEqual(len(grouped), 3)
+        grouped_notices = self.bus_notices(grouped)
+        agent.invalidate_recordset()
+        self.assertEqual(agent.message_unread_counter, unread + 3)
+        self.env["bus.bus"].sudo().search([]).unlink()
+        # the same messages posted again, one by one through message_post
+        for message in messages:
+            message._post_to_channel_one()
+        again = messages.channel_message_id
+        self.assertFalse(again & grouped)
+        for post, post_again, notices, notices_again in zip(grouped, again, grouped_notices,
+                                                            self.bus_notices(again)):
+            self.assertEqual(self.values(post), self.values(post_again))
+            self.assertEqual(len(notices), 1, "one new-message notice on the chat's bus per post")
+            self.assertEqual(notices, notices_again)
+        self.assertEqual(grouped.mapped("body"), [m._chatter_body() for m in messages], "chat order is arrival order")
+
+    def test_group_chat_posts_push_to_members_with_a_browser(self):
+        """Web push is left out of a group's chat posts only where no member has a browser to push to: once the
+        agent has one, each post goes to Odoo's web push (here without keys, so it says so and sends nothing)."""
+        self.start()
+        self.env["ir.config_parameter"].sudo().search([("key", "like", "mail.web_push_vapid_%")]).unlink()
+        self.store(self.wa_text("32470556677", "No browser", "wamid.P0", name="Gina Group"))
+        with self.assertNoLogs("odoo.addons.mail.models.mail_thread", "WARNING"):
+            self.process_in_groups()
+        self.env["mail.push.device"].sudo().create({
+            "partner_id": self.user_agent.partner_id.id, "endpoint": "https://push.example.com/agent",
+            "keys": json.dumps({"p256dh": "key", "auth": "secret"})})
+        for i in (1, 2):
+            self.store(self.wa_text("32470556677", f"Browser {i}", f"wamid.P{i}", name="Gina Group"))
+        with self.assertLogs("odoo.addons.mail.models.mail_thread", "WARNING") as logs:
+            self.process_in_groups()
+        self.assertEqual([line for line in logs.output if "vapid" in line and "web push" in line.lower()],
+                         ["WARNING:odoo.addons.mail.models.mail_thread:Missing web push vapid keys !"] * 2)
+
     def test_group_links_the_prefetched_lead_and_candidate(self):
         conversation = self.start()
         self.assertFalse(conversation.lead_id)
