@@ -186,16 +186,28 @@ class MessengerMessage(models.Model):
         # was allowed to do; each post is authored by the person or the agent, not by sudo.
         # A message with attachments goes through message_post (which moves them to the thread); the others are
         # posted together, in runs that keep the order of every chatter.
-        run = self.browse().sudo()
         for message in self.sudo():
             message.conversation_id.last_message_preview = (message.body or "")[:120] or message._content_label()
-            if message.attachment_ids:
+        for run in self.sudo()._runs_by_files():
+            if run.attachment_ids:
+                run._post_to_chatters_one()
+            else:
                 run._post_to_chatters_together()
-                run = self.browse().sudo()
-                message._post_to_chatters_one()
+
+    def _runs_by_files(self):
+        """The messages in order, as runs without files (posted together) and single messages with files
+        (posted through message_post, which moves the files to the thread)."""
+        run = self.browse()
+        for message in self:
+            if message.attachment_ids:
+                if run:
+                    yield run
+                run = self.browse()
+                yield message
             else:
                 run |= message
-        run._post_to_chatters_together()
+        if run:
+            yield run
 
     def _chatter_author(self):
         self.ensure_one()
@@ -279,10 +291,17 @@ class MessengerMessage(models.Model):
         # every chatter copy is remembered, so that retention and erasure can remove the content everywhere
         for message, ids in chatter.items():
             message.mail_message_id = ids[0]
+        self._remember_chatter_posts([(message.id, i) for message, ids in chatter.items() for i in ids])
+
+    @api.model
+    def _remember_chatter_posts(self, pairs):
+        """Add posts to the messages' chatter copies ([(message id, mail.message id)]) in one statement: what
+        retention and erasure reach."""
+        self.env["messenger.message"].flush_model(["chatter_message_ids"])
         self.env.cr.execute_values(
             "INSERT INTO messenger_message_chatter_rel (messenger_message_id, mail_message_id) VALUES %s "
-            "ON CONFLICT DO NOTHING", [(message.id, i) for message, ids in chatter.items() for i in ids])
-        messages.invalidate_recordset(["chatter_message_ids"])
+            "ON CONFLICT DO NOTHING", pairs)
+        self.browse({message_id for message_id, _post in pairs}).invalidate_recordset(["chatter_message_ids"])
 
     @api.model
     def _message_post_values(self, entries):

@@ -49,15 +49,11 @@ class MessengerMessage(models.Model):
         """Post the messages in their conversation's chat: an inbound one as the person, an outbound one as
         its author, with its delivery state. A message with files goes through message_post (which moves them
         to the chat); the others are posted together, in runs that keep the order of every chat."""
-        run = self.browse().sudo()
-        for message in self.sudo().filtered(lambda m: not m.channel_message_id):
-            if message.attachment_ids:
-                run._post_to_channels_together()
-                run = self.browse().sudo()
-                message._post_to_channel_one()
+        for run in self.sudo().filtered(lambda m: not m.channel_message_id)._runs_by_files():
+            if run.attachment_ids:
+                run._post_to_channel_one()
             else:
-                run |= message
-        run._post_to_channels_together()
+                run._post_to_channels_together()
 
     def _post_to_channel_one(self):
         self.ensure_one()
@@ -74,8 +70,6 @@ class MessengerMessage(models.Model):
         The chats' members, and which of them have a browser to push to, are looked up once for the run
         (discuss.channel._messenger_recipients, _notify_thread_by_web_push). Checked field by field, bus notices
         included, against message_post by tests/test_processing.py."""
-        if not self:
-            return
         channels = {message: message.conversation_id._messenger_channel() for message in self}
         chats = self.env["discuss.channel"].sudo().union(*channels.values()).with_context(
             messenger_channel_copy=True, mail_create_nosubscribe=True, mail_post_autofollow=False)
@@ -114,15 +108,13 @@ class MessengerMessage(models.Model):
         pairs = [(message.id, post.id) for message, post in zip(self, posts)]
         if not pairs:
             return
-        self.flush_recordset(["channel_message_id", "chatter_message_ids"])
+        self.flush_recordset(["channel_message_id"])
         self.env.cr.execute_values(
             "UPDATE messenger_message AS m SET channel_message_id = v.post, write_uid = %d, "
             "write_date = (now() AT TIME ZONE 'UTC') FROM (VALUES %%s) AS v(id, post) WHERE m.id = v.id"
             % self.env.uid, pairs)
-        self.env.cr.execute_values(
-            "INSERT INTO messenger_message_chatter_rel (messenger_message_id, mail_message_id) VALUES %s "
-            "ON CONFLICT DO NOTHING", pairs)
-        self.invalidate_recordset(["channel_message_id", "chatter_message_ids", "write_uid", "write_date"])
+        self.invalidate_recordset(["channel_message_id", "write_uid", "write_date"])
+        self._remember_chatter_posts(pairs)
         self.filtered(lambda m: m.direction == "out")._create_channel_notifications()
 
     def _create_channel_notifications(self):
