@@ -8,7 +8,7 @@
     "author": "messenger_connector developers",
     "license": "LGPL-3",
     "depends": ["mail", "phone_validation", "sms", "crm", "hr_recruitment"],
-    "external_dependencies": {"python": ["requests", "phonenumbers"]},
+    "external_dependencies": {"python": ["requests", "phonenumbers", "chatxdk"]},
     "data": [
         "security/messenger_security.xml",
         "security/ir.model.access.csv",

@@ -1,44 +1,53 @@
-"""Local fake X API (v2 DM sends, user lookups, DM media) and Account Activity webhook payload builders.
+"""Local fake X API for X Chat (encrypted Direct Messages), playing the person with X's own SDK.
 
-Follows shared/PROVIDERS.md section 5: ``POST /2/dm_conversations/with/<participant_id>/messages`` with a
-user-context bearer token, body ``{"text"}`` -> 201 ``{"data": {"dm_conversation_id", "dm_event_id"}}``;
-429 with ``x-rate-limit-reset`` (epoch seconds) over the quota; 403 to a person who does not accept DMs from
-us; 401 for a bad token. Errors are v2 problem objects (``title``, ``detail``, ``type``, ``status``).
+Follows shared/PROVIDERS.md section 6. Real HTTP on 127.0.0.1; real encryption on both sides: the fake keeps
+the public key rows of every user, the conversation keys (as the person unwraps them), the key-change events
+and the framed events of each conversation, and media ciphertext by hash key. Every message Odoo sends is
+decrypted and verified *as the person* (``received``); every message the person sends is encrypted and signed
+by the person's own ``chat_xdk.Chat`` and comes as a signed ``chat.received`` delivery (``person_sends``).
 
-Scripts beyond the common ones (also as ``POST /_fake/<action>``): ``refuse_dms {"user_id"}`` /
-``accept_dms {"user_id"}``, ``rate_limit {"n", "reset_in"}`` (the next ``n`` sends answer 429 with the
-reset ``reset_in`` seconds ahead), ``set_quota {"limit", "window"}`` (sends per window, as X counts them per
-15 minutes), ``add_user {"user_id", "name", "username"}``, ``add_media {"media_id", "content_base64",
-"mime_type"}`` (served at ``media_url(media_id)`` to the token only, as ton.twitter.com does).
+Routes: ``GET/POST /2/users/<id>/public_keys``, ``POST /2/chat/conversations/<id>/keys``, ``POST
+/2/chat/conversations/<id>/messages``, ``GET /2/chat/conversations/<id>/events``, media upload
+(initialize/append/finalize) and download, ``GET/POST /2/webhooks`` (POST runs a real CRC against the URL),
+``PUT /2/webhooks/<id>``, ``POST /2/activity/subscriptions``, ``POST /2/oauth2/token`` (refresh), ``GET
+/2/users/me`` and ``/2/users/<id>``.
 
-``echoes``: for every accepted send, the Account Activity delivery X would post for it (our own DM coming
-back), for a test to post to the webhook.
+Scripts (also as ``POST /_fake/<action>``): ``add_person``, ``person_has_no_keys``, ``person_rotates_identity``,
+``person_rotates_conversation_key``, ``rate_limit``, ``refuse``, ``expire_token``, ``drop_scope``,
+``fail_next`` (common). Delivery helpers: ``person_sends``, ``tamper``, ``x_headers``.
 """
 import base64
 import hashlib
 import hmac
 import itertools
+import json
 import re
+import struct
+import threading
 import time
 import urllib.parse
+import urllib.request
+import uuid
 
 from . import FakeServer, _reply, body_bytes
+
+try:
+    from chat_xdk import Chat
+except ImportError:  # the fakes also serve tools that never speak X Chat
+    Chat = None
 
 DEMO_X_USER_ID = "1500000000000000001"
 DEMO_X_USERNAME = "demo_business"
 DEMO_X_NAME = "Demo Business"
 DEMO_X_TOKEN = "demo-x-user-token"
+DEMO_X_REFRESH_TOKEN = "demo-x-refresh-token"
+DEMO_X_CLIENT_ID = "demo-x-client-id"
 DEMO_X_CONSUMER_SECRET = "demo-x-consumer-secret"
 DEMO_X_PERSON_ID = "1500000000000000099"
-#: the app id X names in ``source_app_id`` of DMs our app sent, and the one of X's own web app
-DEMO_X_APP_ID = "27000001"
-X_WEB_APP_ID = "3033300"
+TOKEN_SECONDS = 7200
 
-MAX_TEXT = 10000
-#: DM event ids (snowflakes): the fake's sends and the builders' deliveries never share one, nor with the small
-#: ids (1800000000000000001...) tests give their own deliveries
-_SENT_BASE = 1860000000000000000
-_BUILT_BASE = 1850000000000000000
+_webhook_ids = itertools.count(1_600_000_000_000_000_001)
+_uuids = itertools.count(8_511_582_263_942_900_001)
 
 
 def _problem(status, title, detail, problem_type="about:blank", headers=None):
@@ -46,55 +55,115 @@ def _problem(status, title, detail, problem_type="about:blank", headers=None):
                   headers=headers)
 
 
+def _ms():
+    return str(int(time.time() * 1000))
+
+
+def canonical(a, b):
+    low, high = sorted((str(a), str(b)), key=int)
+    return f"{low}:{high}"
+
+
+# --- event framing (Thrift binary, as the SDK's own vectors lay it out) -------------------------------
+
+def _tstr(field, value):
+    raw = value.encode() if isinstance(value, str) else bytes(value)
+    return b"\x0b" + struct.pack(">hi", field, len(raw)) + raw
+
+
+def _tstruct(field, raw):
+    return b"\x0c" + struct.pack(">h", field) + raw
+
+
+def frame_message(sequence_id, message_id, sender_id, conversation_id, created, create_b64, signature_b64):
+    """``encoded_event`` of a message: its create event wrapped in the detail union, its signature."""
+    detail = _tstruct(1, base64.b64decode(create_b64)) + b"\x00"
+    body = (_tstr(1, sequence_id) + _tstr(2, message_id) + _tstr(3, sender_id) + _tstr(4, conversation_id)
+            + _tstr(6, created) + _tstruct(7, detail) + _tstruct(9, base64.b64decode(signature_b64)) + b"\x00")
+    return base64.b64encode(body).decode()
+
+
+def frame_key_change(sequence_id, sender_id, conversation_id, created, action):
+    """``encoded_event`` of a key change from one of its ``action_signatures``."""
+    signature = (_tstr(1, action["signature"]) + _tstr(2, action["public_key_version"])
+                 + _tstr(3, action["signature_version"]) + b"\x00")
+    body = (_tstr(1, sequence_id) + _tstr(2, action["message_id"]) + _tstr(3, sender_id) + _tstr(4, conversation_id)
+            + _tstr(6, created) + _tstruct(7, base64.b64decode(action["encoded_message_event_detail"]))
+            + _tstruct(9, signature) + b"\x00")
+    return base64.b64encode(body).decode()
+
+
+def tamper(delivery, index=-40):
+    """The same delivery with one byte of its encrypted event flipped (X would never send it)."""
+    delivery = json.loads(json.dumps(delivery))
+    payload = delivery["data"]["payload"]
+    raw = bytearray(base64.b64decode(payload["encoded_event"]))
+    raw[index] ^= 0x01
+    payload["encoded_event"] = base64.b64encode(bytes(raw)).decode()
+    return delivery
+
+
+class _User:
+    """Someone with X Chat keys: their Chat and their registered public key rows (newest last)."""
+
+    def __init__(self, user_id):
+        self.user_id = str(user_id)
+        self.chat = None
+        self.rows = []
+
+    def generate(self):
+        chat = Chat()
+        registration = chat.generate_keypairs()
+        version = registration.version or _ms()
+        chat.set_identity(self.user_id, version)
+        self.chat = chat
+        key = registration.public_key
+        self.rows.append({"public_key_version": version, "public_key": key.public_key,
+                          "signing_public_key": key.signing_public_key,
+                          "identity_public_key_signature": key.identity_public_key_signature})
+        return self.rows[-1]
+
+
 class FakeX(FakeServer):
-    """Fake X API v2 of one account (the user the token belongs to)."""
+    """Fake X API of one account and the people who write to it."""
 
     admin_actions = FakeServer.admin_actions + (
-        "refuse_dms", "accept_dms", "rate_limit", "set_quota", "add_user", "add_media")
+        "add_person", "person_has_no_keys", "person_rotates_identity", "person_rotates_conversation_key",
+        "rate_limit", "refuse", "accept", "expire_token", "drop_scope", "add_user")
 
-    def __init__(self, user_id=DEMO_X_USER_ID, access_token=DEMO_X_TOKEN, username=DEMO_X_USERNAME,
-                 name=DEMO_X_NAME, app_id=DEMO_X_APP_ID, port=0, host="127.0.0.1"):
+    def __init__(self, user_id=DEMO_X_USER_ID, access_token=DEMO_X_TOKEN, refresh_token=DEMO_X_REFRESH_TOKEN,
+                 client_id=DEMO_X_CLIENT_ID, consumer_secret=DEMO_X_CONSUMER_SECRET, username=DEMO_X_USERNAME,
+                 name=DEMO_X_NAME, port=0, host="127.0.0.1"):
         self.user_id = user_id
-        self.access_token = access_token
+        self.initial_token = access_token
+        self.initial_refresh = refresh_token
+        self.client_id = client_id
+        self.consumer_secret = consumer_secret
         self.username = username
         self.name = name
-        self.app_id = app_id
         super().__init__(port=port, host=host)
 
     def _clear(self):
         super()._clear()
+        self.tokens = {self.initial_token: time.time() + TOKEN_SECONDS}
+        self.refresh_token = self.initial_refresh
+        self.refreshes = 0
+        self.refresh_delay = 0
+        self.scopes_dropped = False
+        self.users = {self.user_id: {"id": self.user_id, "name": self.name, "username": self.username}}
+        self.keys = {}             # user id -> _User (public key rows, and the Chat of a person we play)
+        self.conversations = {}    # low:high -> {"keys": {version: bytes}, "changes": [encoded], "events": [dict]}
+        self.media = {}            # media hash key -> ciphertext
+        self.uploads = {}          # session id -> {"conversation_id", "media_hash_key", "parts"}
+        self.received = []         # what the person read of Odoo's sends: {"to", "id", "text", "attachments"}
+        self.echoes = []           # the chat.sent delivery of each accepted send, for a test to post
         self.refused = set()
-        self.users = {self.user_id: {"id": self.user_id, "name": self.name, "username": self.username,
-                                     "profile_image_url": "https://pbs.twimg.com/profile_images/1/demo_normal.jpg"}}
-        self.media = {}
-        self.echoes = []
-        self.quota = None          # (limit, window seconds)
-        self._window = (0, 0)      # (window end, sends counted in it)
+        self.webhooks = {}
+        self.subscriptions = []
+        self._sequence = itertools.count(1)
+        self._refresh_lock = threading.Lock()
 
-    # --- scripts ------------------------------------------------------------------------------------
-
-    def refuse_dms(self, user_id):
-        """Sends to ``user_id`` answer 403: they do not accept DMs from us (or blocked us)."""
-        with self._lock:
-            self.refused.add(str(user_id))
-
-    def accept_dms(self, user_id):
-        with self._lock:
-            self.refused.discard(str(user_id))
-
-    def rate_limit(self, n=1, reset_in=60):
-        """The next ``n`` sends answer 429 with ``x-rate-limit-reset`` ``reset_in`` seconds from now."""
-        reset = int(time.time()) + int(reset_in)
-        self.fail_next(n, 429, {"title": "Too Many Requests", "detail": "Too Many Requests", "type": "about:blank",
-                                "status": 429},
-                       headers={"x-rate-limit-limit": "200", "x-rate-limit-remaining": "0",
-                                "x-rate-limit-reset": str(reset)})
-
-    def set_quota(self, limit, window=900):
-        """At most ``limit`` sends per ``window`` seconds (X counts per 15 minutes), then 429 until its end."""
-        with self._lock:
-            self.quota = (int(limit), int(window)) if limit else None
-            self._window = (0, 0)
+    # --- people ---------------------------------------------------------------------------------------
 
     def add_user(self, user_id, name="Demo Person", username=None, profile_image_url=None):
         user = {"id": str(user_id), "name": name, "username": username or f"person{user_id}"[-15:]}
@@ -104,106 +173,410 @@ class FakeX(FakeServer):
             self.users[str(user_id)] = user
         return user
 
-    def add_media(self, media_id, content=None, mime_type="image/jpeg", content_base64=None):
-        if content_base64 is not None:
-            content = base64.b64decode(content_base64)
-        content = content.encode() if isinstance(content, str) else bytes(content)
+    def add_person(self, user_id, name="Demo Person", username=None, keys=True):
+        """A person on X (with X Chat keys unless ``keys`` is false)."""
+        self.add_user(user_id, name, username)
         with self._lock:
-            self.media[str(media_id)] = {"content": content, "mime_type": mime_type}
+            person = self.keys.setdefault(str(user_id), _User(user_id))
+            if keys and not person.rows:
+                person.generate()
+        return person
 
-    def media_url(self, media_id):
-        """Where a DM's media is served (ton.twitter.com's form: only with the account's token)."""
-        return f"{self.url}/1.1/ton/data/dm/{media_id}"
+    def person_has_no_keys(self, user_id):
+        with self._lock:
+            self.keys.pop(str(user_id), None)
+
+    def person_rotates_identity(self, user_id):
+        """The person registers new keys (a new device): a new row, newest first at X."""
+        with self._lock:
+            return self.keys[str(user_id)].generate()
+
+    def person_rotates_conversation_key(self, user_id):
+        """The person makes a new conversation key (to every participant's newest keys); its version."""
+        with self._lock:
+            return self._new_conversation_key(str(user_id), canonical(self.user_id, user_id))
+
+    def _new_conversation_key(self, sender_id, conversation_id):
+        person = self.keys[sender_id]
+        participants = [{"user_id": uid, "public_key": self.keys[uid].rows[-1]["public_key"],
+                         "key_version": self.keys[uid].rows[-1]["public_key_version"]}
+                        for uid in conversation_id.split(":")]
+        change = person.chat.prepare_conversation_key_change(participants, conversation_id=conversation_id)
+        self._store_key_change(sender_id, conversation_id, change["action_signatures"],
+                               change["conversation_key_version"], bytes(change["conversation_key"]))
+        return change["conversation_key_version"]
+
+    def _store_key_change(self, sender_id, conversation_id, actions, version, key=None):
+        conversation = self.conversations.setdefault(conversation_id, {"keys": {}, "changes": [], "events": []})
+        for action in actions:
+            encoded = frame_key_change(str(next(self._sequence)), sender_id, conversation_id, _ms(), action)
+            conversation["changes"].append(encoded)
+        if key is None:
+            # the person unwraps the key Odoo made for them, with their own keys
+            person = self.keys.get(self._person_of(conversation_id))
+            if person is not None and person.chat is not None:
+                result = person.chat.decrypt_events(conversation["changes"][-len(actions):],
+                                                    self._signing_keys(conversation_id))
+                key = result["conversation_keys"]["keys"].get(str(version))
+        if key is not None:
+            conversation["keys"][str(version)] = key
+        return conversation
+
+    def _person_of(self, conversation_id):
+        low, high = conversation_id.split(":")
+        return high if low == self.user_id else low
+
+    def _signing_keys(self, conversation_id):
+        return [{"user_id": uid, "public_key_version": row["public_key_version"], "public_key": row["signing_public_key"],
+                 "identity_public_key": row["public_key"],
+                 "identity_public_key_signature": row["identity_public_key_signature"]}
+                for uid in conversation_id.split(":") if uid in self.keys for row in self.keys[uid].rows]
+
+    def _latest(self, conversation_id):
+        keys = self.conversations.get(conversation_id, {}).get("keys") or {}
+        if not keys:
+            return None, None
+        version = max(keys, key=int)
+        return version, keys[version]
+
+    def person_sends(self, user_id, text="hello", media=None, filename="photo.png", reply_to=None, react_to=None,
+                     emoji="\U0001f44d", with_key_change=True):
+        """The signed ``chat.received`` delivery of a message the person writes (a conversation key is made
+        first when there is none). ``media``: bytes of a file, encrypted and uploaded first; ``reply_to`` /
+        ``react_to``: the framed ``encoded_event`` replied or reacted to. Returns the delivery."""
+        user_id = str(user_id)
+        conversation_id = canonical(self.user_id, user_id)
+        with self._lock:
+            person = self.keys[user_id]
+            version, key = self._latest(conversation_id)
+            if key is None:
+                version = self._new_conversation_key(user_id, conversation_id)
+                version, key = self._latest(conversation_id)
+            options = {"conversation_key": key, "conversation_key_version": version}
+            if react_to is not None:
+                payload = person.chat.encrypt_add_reaction(react_to, emoji, **options)
+            elif reply_to is not None:
+                payload = person.chat.encrypt_reply(conversation_id, text, reply_to, **options)
+            else:
+                attachments = None
+                if media is not None:
+                    hash_key = uuid.uuid4().hex[:24]
+                    self.media[hash_key] = person.chat.encrypt_stream(media, key)
+                    attachments = [{"attachment_type": "media", "media_hash_key": hash_key, "width": 1,
+                                    "height": 1, "filesize_bytes": len(media), "filename": filename}]
+                payload = person.chat.encrypt_message(conversation_id, text, attachments=attachments, **options)
+            return self._deliver(user_id, conversation_id, payload, "chat.received", with_key_change)
+
+    def _deliver(self, sender_id, conversation_id, payload, event_type, with_key_change=True):
+        """Frame and keep an event; its delivery as X posts it. Called under the lock."""
+        conversation = self.conversations[conversation_id]
+        sequence = str(next(self._sequence))
+        created = _ms()
+        encoded = frame_message(sequence, payload.message_id, sender_id, conversation_id, created,
+                                payload.encrypted_content, payload.encoded_event_signature)
+        conversation["events"].append({"id": sequence, "conversation_id": conversation_id, "encoded_event": encoded,
+                                       "sender_id": sender_id, "created_at": created})
+        body = {"conversation_token": "fake-token-" + conversation_id, "id": payload.message_id,
+                "created_at_msec": created, "sender_id": sender_id, "conversation_id": conversation_id,
+                "conversation_key_version": payload.conversation_key_version, "encoded_event": encoded,
+                "message_event_signature": {"public_key_version": payload.signature_info.public_key_version,
+                                            "signature": payload.signature, "signature_version":
+                                            payload.signature_info.signature_version}}
+        if with_key_change and conversation["changes"]:
+            body["conversation_key_change_event"] = conversation["changes"][-1]
+        return {"data": {"event_uuid": str(next(_uuids)), "filter": {"user_id": self.user_id},
+                         "event_type": event_type, "tag": "chat-inbound" if event_type == "chat.received"
+                         else "chat-outbound", "payload": body}}
+
+    # --- other scripts --------------------------------------------------------------------------------
+
+    def rate_limit(self, n=1, reset_in=60):
+        reset = int(time.time()) + int(reset_in)
+        self.fail_next(n, 429, {"title": "Too Many Requests", "detail": "Too Many Requests", "type": "about:blank",
+                                "status": 429}, headers={"x-rate-limit-remaining": "0", "x-rate-limit-reset": str(reset)})
+
+    def refuse(self, user_id):
+        """Sends to ``user_id`` answer 403: they do not accept our messages."""
+        with self._lock:
+            self.refused.add(str(user_id))
+
+    def accept(self, user_id):
+        with self._lock:
+            self.refused.discard(str(user_id))
+
+    def expire_token(self):
+        """Every access token stops working (X answers 401)."""
+        with self._lock:
+            self.tokens = {token: 0 for token in self.tokens}
+
+    def drop_scope(self):
+        """The token lost ``dm.write``: writes answer 403 client-forbidden."""
+        with self._lock:
+            self.scopes_dropped = True
+
+    def account_token(self):
+        """A valid access token now (what the newest refresh gave)."""
+        with self._lock:
+            return max(self.tokens, key=self.tokens.get)
 
     # --- routes -------------------------------------------------------------------------------------
 
     def route(self, request):
         path = urllib.parse.unquote(request.path)
+        if request.method == "POST" and path == "/2/oauth2/token":
+            return self._refresh(request)
         if not self._authorized(request):
             return _problem(401, "Unauthorized", "Unauthorized")
-        match = re.fullmatch(r"/2/dm_conversations/with/([^/]+)/messages", path)
-        if request.method == "POST" and match:
-            return self._send(match.group(1), request)
-        if request.method == "GET" and path == "/2/users/me":
-            return self._user(self.user_id, request)
-        match = re.fullmatch(r"/2/users/([^/]+)", path)
-        if request.method == "GET" and match:
-            return self._user(match.group(1), request)
-        match = re.fullmatch(r"/1\.1/ton/data/dm/([^/]+)", path)
-        if request.method == "GET" and match and match.group(1) in self.media:
-            media = self.media[match.group(1)]
-            return _reply(200, media["content"], content_type=media["mime_type"])
+        routes = [
+            ("GET", r"/2/users/me", lambda: self._user(self.user_id, request)),
+            ("GET", r"/2/users/([0-9]+)/public_keys", lambda uid: self._public_keys(uid)),
+            ("POST", r"/2/users/([0-9]+)/public_keys", lambda uid: self._register(uid, request)),
+            ("GET", r"/2/users/([0-9]+)", lambda uid: self._user(uid, request)),
+            ("POST", r"/2/chat/conversations/([0-9-]+)/keys", lambda cid: self._keys(cid, request)),
+            ("POST", r"/2/chat/conversations/([0-9-]+)/messages", lambda cid: self._send(cid, request)),
+            ("GET", r"/2/chat/conversations/([0-9-]+)/events", lambda cid: self._events(cid)),
+            ("POST", r"/2/chat/media/upload/initialize", lambda: self._upload_start(request)),
+            ("POST", r"/2/chat/media/upload/([A-Za-z0-9_-]+)/append", lambda sid: self._upload_part(sid, request)),
+            ("POST", r"/2/chat/media/upload/([A-Za-z0-9_-]+)/finalize", lambda sid: self._upload_end(sid, request)),
+            ("GET", r"/2/chat/media/([0-9-]+)/([a-zA-Z0-9]{1,50})", lambda cid, key: self._media(key)),
+            ("GET", r"/2/webhooks", lambda: _reply(200, {"data": list(self.webhooks.values())})),
+            ("POST", r"/2/webhooks", lambda: self._webhook(request)),
+            ("PUT", r"/2/webhooks/([0-9]+)", lambda wid: self._recheck(wid)),
+            ("POST", r"/2/activity/subscriptions", lambda: self._subscribe(request)),
+        ]
+        for method, pattern, handler in routes:
+            match = re.fullmatch(pattern, path)
+            if request.method == method and match:
+                return handler(*match.groups())
         return _problem(404, "Not Found Error", f"Could not find {request.method} {path}",
-                        "https://api.twitter.com/2/problems/resource-not-found")
+                        "https://api.x.com/2/problems/resource-not-found")
 
     def _authorized(self, request):
         given = request.headers.get("authorization") or ""
         token = given.removeprefix("Bearer ") if given.startswith("Bearer ") else ""
-        return bool(token) and hmac.compare_digest(token.encode(), self.access_token.encode())
-
-    def _send(self, participant_id, request):
-        failure = self._scripted_failure()
-        if failure:
-            return failure
-        payload = request.json
-        text = payload.get("text") if isinstance(payload, dict) else None
-        if not re.fullmatch(r"[0-9]{1,19}", participant_id):
-            return _problem(400, "Invalid Request", "The `participant_id` query parameter value is not valid.",
-                            "https://api.twitter.com/2/problems/invalid-request")
-        if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT:
-            return _problem(400, "Invalid Request", "One or more parameters to your request was invalid: text.",
-                            "https://api.twitter.com/2/problems/invalid-request")
         with self._lock:
-            if participant_id in self.refused:
-                return _problem(403, "Forbidden", "You are not permitted to send Direct Messages to this user.")
-            over = self._over_quota()
-            if over:
-                return over
-            event_id = str(_SENT_BASE + self._next_id())
-            self._accept(event_id, participant_id, "text", text, payload)
-            self.echoes.append(x_echo_payload(participant_id, text, event_id, for_user_id=self.user_id,
-                                              source_app_id=self.app_id, users=self._users_of(participant_id)))
-        low, high = sorted((int(self.user_id), int(participant_id)))
-        return _reply(201, {"data": {"dm_conversation_id": f"{low}-{high}", "dm_event_id": event_id}})
+            return self.tokens.get(token, 0) > time.time()
 
-    def _over_quota(self):
-        """Count one send against the quota; the 429 answer when over it. Called under the lock."""
-        if not self.quota:
-            return None
-        limit, window = self.quota
-        now = time.time()
-        end, count = self._window
-        if now >= end:
-            end, count = int(now) + window, 0
-        if count >= limit:
-            return _problem(429, "Too Many Requests", "Too Many Requests", headers={
-                "x-rate-limit-limit": str(limit), "x-rate-limit-remaining": "0", "x-rate-limit-reset": str(end)})
-        self._window = (end, count + 1)
-        return None
-
-    def _users_of(self, *user_ids):
-        return {uid: _v11_user(self.users[uid]) for uid in (self.user_id, *user_ids) if uid in self.users}
+    def _refresh(self, request):
+        form = request.form or {}
+        with self._refresh_lock:  # the refresh token is single-use: a second concurrent refresh loses
+            time.sleep(self.refresh_delay)
+            with self._lock:
+                if form.get("grant_type") != "refresh_token" or form.get("refresh_token") != self.refresh_token:
+                    return _reply(400, {"error": "invalid_request",
+                                        "error_description": "Value passed for the token was invalid."})
+                self.refreshes += 1
+                token = f"access-{self.refreshes}-{uuid.uuid4().hex[:8]}"
+                self.refresh_token = f"refresh-{self.refreshes}-{uuid.uuid4().hex[:8]}"
+                self.tokens[token] = time.time() + TOKEN_SECONDS
+                return _reply(200, {"token_type": "bearer", "expires_in": TOKEN_SECONDS, "access_token": token,
+                                    "scope": "dm.read dm.write users.read tweet.read media.write offline.access",
+                                    "refresh_token": self.refresh_token})
 
     def _user(self, user_id, request):
         user = self.users.get(user_id)
         if user is None:
-            # X answers a lookup of an unknown user 200 with only ``errors``
-            return _reply(200, {"errors": [{
-                "value": user_id, "detail": f"Could not find user with id: [{user_id}].",
-                "title": "Not Found Error", "resource_type": "user", "parameter": "id", "resource_id": user_id,
-                "type": "https://api.twitter.com/2/problems/resource-not-found"}]})
+            return _reply(200, {"errors": [{"value": user_id, "detail": f"Could not find user with id: [{user_id}].",
+                                            "title": "Not Found Error", "type":
+                                            "https://api.x.com/2/problems/resource-not-found"}]})
         fields = {f for f in request.query.get("user.fields", "").split(",") if f}
-        return _reply(200, {"data": {key: value for key, value in user.items()
-                                     if key in ("id", "name", "username") or key in fields}})
+        return _reply(200, {"data": {k: v for k, v in user.items() if k in ("id", "name", "username") or k in fields}})
 
+    def _public_keys(self, user_id):
+        with self._lock:
+            user = self.keys.get(user_id)
+            rows = list(reversed(user.rows)) if user else []
+        return _reply(200, {"data": rows} if rows else {"data": []})
 
-def _v11_user(user):
-    """A user as Account Activity deliveries hydrate it (v1.1 field names)."""
-    hydrated = {"id": user["id"], "created_timestamp": "1422556069340", "name": user["name"],
-                "screen_name": user["username"], "protected": False, "verified": False}
-    if user.get("profile_image_url"):
-        hydrated["profile_image_url_https"] = user["profile_image_url"]
-    return hydrated
+    def _register(self, user_id, request):
+        if user_id != self.user_id:
+            return _problem(403, "Forbidden", "You can only register keys for yourself.",
+                            "https://api.x.com/2/problems/client-forbidden")
+        body = request.json if isinstance(request.json, dict) else {}
+        key = body.get("public_key") if isinstance(body.get("public_key"), dict) else {}
+        if not all(isinstance(key.get(f), str) for f in ("public_key", "signing_public_key",
+                                                           "identity_public_key_signature")):
+            return _problem(400, "Invalid Request", "public_key is required.",
+                            "https://api.x.com/2/problems/invalid-request")
+        version = str(body.get("version") or _ms())
+        with self._lock:
+            account = self.keys.setdefault(user_id, _User(user_id))
+            account.rows.append({"public_key_version": version, "public_key": key["public_key"],
+                                 "signing_public_key": key["signing_public_key"],
+                                 "identity_public_key_signature": key["identity_public_key_signature"]})
+        return _reply(200, {"data": {"public_key_version": version}})
+
+    def _conversation_of(self, path_id):
+        if "-" in path_id:
+            a, b = path_id.split("-", 1)
+            return canonical(a, b)
+        return canonical(self.user_id, path_id)
+
+    def _keys(self, path_id, request):
+        body = request.json if isinstance(request.json, dict) else {}
+        actions = body.get("action_signatures")
+        if not actions:
+            return _problem(400, "Invalid Request", "action_signatures is required.",
+                            "https://api.x.com/2/problems/invalid-request")
+        conversation_id = self._conversation_of(path_id)
+        with self._lock:
+            flattened = [{"message_id": a["message_id"], "encoded_message_event_detail": a["encoded_message_event_detail"],
+                          **a["message_event_signature"]} for a in actions]
+            self._store_key_change(self.user_id, conversation_id, flattened, body.get("conversation_key_version"))
+            sequence = len(self.conversations[conversation_id]["changes"])
+        return _reply(200, {"data": {"conversation_id": conversation_id, "sequence_id": str(sequence)}})
+
+    def _send(self, path_id, request):
+        failure = self._scripted_failure()
+        if failure:
+            return failure
+        conversation_id = self._conversation_of(path_id)
+        body = request.json if isinstance(request.json, dict) else {}
+        if self.scopes_dropped:
+            return _problem(403, "Forbidden", "The token lacks dm.write.", "https://api.x.com/2/problems/client-forbidden")
+        if not all(isinstance(body.get(f), str) for f in ("message_id", "encoded_message_create_event",
+                                                            "encoded_message_event_signature")):
+            return _problem(400, "Invalid Request", "One or more parameters to your request was invalid.",
+                            "https://api.x.com/2/problems/invalid-request")
+        person_id = self._person_of(conversation_id)
+        with self._lock:
+            if person_id in self.refused:
+                return _problem(403, "Forbidden", "You are not permitted to send messages to this user.")
+            if conversation_id not in self.conversations:
+                return _problem(400, "Invalid Request", "The conversation has no key.",
+                                "https://api.x.com/2/problems/invalid-request")
+            conversation = self.conversations[conversation_id]
+            duplicate = [e for e in conversation["events"] if e.get("message_id") == body["message_id"]]
+            if duplicate:
+                return _reply(201, {"data": {"encoded_message_event": duplicate[0]["encoded_event"]}})
+            sequence = str(next(self._sequence))
+            created = _ms()
+            encoded = frame_message(sequence, body["message_id"], self.user_id, conversation_id, created,
+                                    body["encoded_message_create_event"], body["encoded_message_event_signature"])
+            # the person reads it: decrypted and verified with the person's own keys
+            person = self.keys.get(person_id)
+            event = person.chat.decrypt_event(encoded, dict(conversation["keys"]), self._signing_keys(conversation_id))
+            conversation["events"].append({"id": sequence, "conversation_id": conversation_id, "encoded_event": encoded,
+                                           "sender_id": self.user_id, "created_at": created,
+                                           "message_id": body["message_id"]})
+            content = event.get("content") or {}
+            self.received.append({"to": person_id, "id": event["id"], "text": content.get("text"),
+                                  "attachments": content.get("attachments"), "verified": event.get("verified"),
+                                  "key_version": event.get("key_version")})
+            self._accept(event["id"], person_id, "text", content.get("text"), body)
+            self.echoes.append({"data": {
+                "event_uuid": str(next(_uuids)), "filter": {"user_id": self.user_id}, "event_type": "chat.sent",
+                "tag": "chat-outbound", "payload": {
+                    "id": body["message_id"], "created_at_msec": created, "sender_id": self.user_id,
+                    "conversation_id": conversation_id, "conversation_key_version": event.get("key_version"),
+                    "encoded_event": encoded, "conversation_key_change_event": conversation["changes"][-1]}}})
+        return _reply(201, {"data": {"encoded_message_event": encoded}})
+
+    def colleague_sends(self, user_id, text, account_chat):
+        """A message a colleague types in X's own app with the account's keys (``account_chat``, a Chat holding
+        them): its ``chat.sent`` delivery."""
+        conversation_id = canonical(self.user_id, user_id)
+        with self._lock:
+            version, key = self._latest(conversation_id)
+            payload = account_chat.encrypt_message(conversation_id, text, conversation_key=key,
+                                                        conversation_key_version=version)
+            return self._deliver(self.user_id, conversation_id, payload, "chat.sent")
+
+    def _events(self, path_id):
+        conversation_id = self._conversation_of(path_id)
+        with self._lock:
+            conversation = self.conversations.get(conversation_id, {"changes": [], "events": []})
+            data = [dict(e, previous_id=None, is_trusted=True) for e in conversation["events"][-100:]]
+            return _reply(200, {"data": data, "meta": {"conversation_key_events": list(conversation["changes"]),
+                                                       "has_more": False, "result_count": len(data)}})
+
+    def _upload_start(self, request):
+        body = request.json if isinstance(request.json, dict) else {}
+        session = uuid.uuid4().hex
+        hash_key = uuid.uuid4().hex[:32]
+        with self._lock:
+            self.uploads[session] = {"conversation_id": body.get("conversation_id"), "media_hash_key": hash_key,
+                                     "total": body.get("total_bytes"), "parts": {}}
+        return _reply(200, {"data": {"session_id": session, "media_hash_key": hash_key,
+                                     "conversation_id": body.get("conversation_id")}})
+
+    def _upload_part(self, session, request):
+        body = request.json if isinstance(request.json, dict) else {}
+        with self._lock:
+            upload = self.uploads.get(session)
+            if not upload or body.get("media_hash_key") != upload["media_hash_key"]:
+                return _problem(400, "Invalid Request", "Unknown upload.", "https://api.x.com/2/problems/invalid-request")
+            upload["parts"][int(body.get("segment_index", 0))] = base64.b64decode(body.get("media") or "")
+        return _reply(200, {"data": {"expires_at": int(time.time()) + 86400}})
+
+    def _upload_end(self, session, request):
+        with self._lock:
+            upload = self.uploads.pop(session, None)
+            if not upload:
+                return _problem(400, "Invalid Request", "Unknown upload.", "https://api.x.com/2/problems/invalid-request")
+            content = b"".join(upload["parts"][i] for i in sorted(upload["parts"]))
+            if upload["total"] is not None and len(content) != int(upload["total"]):
+                return _problem(400, "Invalid Request", "Size mismatch.", "https://api.x.com/2/problems/invalid-request")
+            self.media[upload["media_hash_key"]] = content
+        return _reply(200, {"data": {"success": True}})
+
+    def _media(self, hash_key):
+        with self._lock:
+            content = self.media.get(hash_key)
+        if content is None:
+            return _problem(404, "Not Found Error", "No such media.", "https://api.x.com/2/problems/resource-not-found")
+        return _reply(200, content, content_type="application/octet-stream")
+
+    def decrypt_media(self, user_id, hash_key):
+        """A file Odoo uploaded, as the person reads it (with the conversation's latest key)."""
+        with self._lock:
+            conversation_id = canonical(self.user_id, user_id)
+            keys = self.conversations[conversation_id]["keys"]
+            for key in keys.values():
+                try:
+                    return self.keys[str(user_id)].chat.decrypt_stream(self.media[hash_key], key)
+                except ValueError:
+                    continue
+        raise ValueError("no key opens the file")
+
+    def _webhook(self, request):
+        url = (request.json or {}).get("url") if isinstance(request.json, dict) else None
+        if not isinstance(url, str) or len(url) > 200:
+            return _problem(400, "UrlValidationFailed", "The URL is not valid.")
+        if not self._crc(url):
+            return _problem(400, "CrcValidationFailed", "The CRC check of the URL failed.")
+        webhook = {"id": str(next(_webhook_ids)), "url": url, "valid": True,
+                   "created_at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())}
+        with self._lock:
+            self.webhooks[webhook["id"]] = webhook
+        return _reply(200, {"data": webhook})
+
+    def _recheck(self, webhook_id):
+        webhook = self.webhooks.get(webhook_id)
+        if not webhook:
+            return _problem(404, "Not Found Error", "No such webhook.")
+        webhook["valid"] = self._crc(webhook["url"])
+        return _reply(204 if webhook["valid"] else 400, None)
+
+    def _crc(self, url):
+        """A real CRC GET against the URL: the answer must be the HMAC of the token with the consumer secret."""
+        token = uuid.uuid4().hex
+        try:
+            with urllib.request.urlopen(f"{url}?crc_token={token}", timeout=10) as answer:  # noqa: S310 - local
+                body = json.loads(answer.read())
+        except (OSError, ValueError):
+            return False
+        return body == x_crc_response(token, self.consumer_secret)
+
+    def _subscribe(self, request):
+        body = request.json if isinstance(request.json, dict) else {}
+        if body.get("event_type") not in ("chat.received", "chat.sent") or body.get("webhook_id") not in self.webhooks:
+            return _problem(400, "Invalid Request", "Unknown event type or webhook.",
+                            "https://api.x.com/2/problems/invalid-request")
+        subscription = {"subscription_id": str(len(self.subscriptions) + 1), **body}
+        with self._lock:
+            self.subscriptions.append(subscription)
+        return _reply(200, {"data": subscription})
 
 
 # --- signatures -------------------------------------------------------------------------------------
@@ -228,114 +601,3 @@ def x_headers(body, consumer_secret=DEMO_X_CONSUMER_SECRET):
 def x_crc_response(crc_token, consumer_secret=DEMO_X_CONSUMER_SECRET):
     """The JSON object X expects in answer to ``GET ?crc_token=...``."""
     return {"response_token": "sha256=" + _hmac_base64(consumer_secret, crc_token.encode())}
-
-
-# --- webhook payload builders -----------------------------------------------------------------------
-
-_counter = itertools.count(1)
-
-
-def _event_id():
-    return str(_BUILT_BASE + next(_counter))
-
-
-def _ms(timestamp):
-    return str(int((time.time() if timestamp is None else timestamp) * 1000))
-
-
-def x_user(user_id, name="Demo Person", screen_name=None):
-    """A hydrated user of a delivery's ``users``."""
-    return _v11_user({"id": str(user_id), "name": name, "username": screen_name or f"person{user_id}"[-15:]})
-
-
-URL_RE = re.compile(r"https?://\S+")
-
-
-def x_short_links(text):
-    """``(text, url entities)`` as X delivers a DM: every URL replaced by a t.co link, the URL in ``entities``."""
-    entities = []
-
-    def shorten(match):
-        short = "https://t.co/" + hashlib.sha256(match.group(0).encode()).hexdigest()[:10]
-        start = match.start() + sum(len(e["url"]) - len(e["expanded_url"]) for e in entities)
-        entities.append({"url": short, "expanded_url": match.group(0), "display_url": match.group(0).split("://")[1][:26],
-                         "indices": [start, start + len(short)]})
-        return short
-
-    return URL_RE.sub(shorten, text), entities
-
-
-def x_dm_event(sender_id, recipient_id, text="hello", event_id=None, timestamp=None, source_app_id=None,
-               media=None, quick_reply_metadata=None):
-    """One ``direct_message_events[]`` item (``message_create``); ``media``: a media entity to attach. URLs in
-    ``text`` come as t.co links with their ``entities``, as X sends them."""
-    text, urls = x_short_links(text) if isinstance(text, str) else (text, [])
-    data = {"text": text, "entities": {"hashtags": [], "symbols": [], "user_mentions": [], "urls": urls}}
-    if media is not None:
-        data["attachment"] = {"type": "media", "media": media}
-    if quick_reply_metadata is not None:
-        data["quick_reply_response"] = {"type": "options", "metadata": quick_reply_metadata}
-    create = {"target": {"recipient_id": str(recipient_id)}, "sender_id": str(sender_id), "message_data": data}
-    if source_app_id:
-        create["source_app_id"] = source_app_id
-    return {"type": "message_create", "id": event_id or _event_id(), "created_timestamp": _ms(timestamp),
-            "message_create": create}
-
-
-def x_photo(media_id, url):
-    """A photo media entity, as a DM attachment carries it."""
-    return {"id": int(media_id), "id_str": str(media_id), "media_url": url.replace("https://", "http://"),
-            "media_url_https": url, "url": "https://t.co/demo", "display_url": "pic.x.com/demo",
-            "expanded_url": url, "type": "photo", "sizes": {}}
-
-
-def x_delivery(events, for_user_id=DEMO_X_USER_ID, users=None, key="direct_message_events", apps=None):
-    """An Account Activity delivery of ``events`` under ``key``."""
-    delivery = {"for_user_id": for_user_id, key: list(events)}
-    if apps:
-        delivery["apps"] = apps
-    delivery["users"] = users or {}
-    return delivery
-
-
-def x_message_payload(sender_id, text, for_user_id=DEMO_X_USER_ID, name="Demo Person", screen_name=None,
-                      event_id=None, timestamp=None, **event_fields):
-    """The delivery of one DM a person sent to our account."""
-    event = x_dm_event(sender_id, for_user_id, text, event_id=event_id, timestamp=timestamp, **event_fields)
-    return x_delivery([event], for_user_id=for_user_id, users={
-        str(sender_id): x_user(sender_id, name, screen_name), for_user_id: x_user(for_user_id, DEMO_X_NAME,
-                                                                                  DEMO_X_USERNAME)})
-
-
-def x_echo_payload(recipient_id, text, event_id, for_user_id=DEMO_X_USER_ID, source_app_id=DEMO_X_APP_ID,
-                   users=None, timestamp=None):
-    """The delivery of a DM our account sent (X posts our own DMs back): through our app when
-    ``source_app_id`` is ours, typed in X's own app by a colleague with ``X_WEB_APP_ID``."""
-    event = x_dm_event(for_user_id, recipient_id, text, event_id=event_id, timestamp=timestamp,
-                       source_app_id=source_app_id)
-    apps = {source_app_id: {"id": source_app_id, "name": "Demo App" if source_app_id != X_WEB_APP_ID
-                            else "X Web App", "url": "https://x.com"}}
-    return x_delivery([event], for_user_id=for_user_id, apps=apps, users=users or {
-        str(recipient_id): x_user(recipient_id), for_user_id: x_user(for_user_id, DEMO_X_NAME, DEMO_X_USERNAME)})
-
-
-def x_colleague_payload(recipient_id, text, for_user_id=DEMO_X_USER_ID, event_id=None, timestamp=None):
-    """A DM a colleague typed in X's own app to ``recipient_id``: it comes back like an echo, unknown to us."""
-    return x_echo_payload(recipient_id, text, event_id or _event_id(), for_user_id=for_user_id,
-                          source_app_id=X_WEB_APP_ID, timestamp=timestamp)
-
-
-def x_read_payload(reader_id, last_read_event_id, for_user_id=DEMO_X_USER_ID, timestamp=None):
-    """``direct_message_mark_read_events``: ``reader_id`` read the conversation up to ``last_read_event_id``."""
-    event = {"created_timestamp": _ms(timestamp), "sender_id": str(reader_id),
-             "target": {"recipient_id": for_user_id}, "last_read_event_id": str(last_read_event_id)}
-    return x_delivery([event], for_user_id=for_user_id, key="direct_message_mark_read_events",
-                      users={str(reader_id): x_user(reader_id)})
-
-
-def x_typing_payload(sender_id, for_user_id=DEMO_X_USER_ID, timestamp=None):
-    """``direct_message_indicate_typing_events``: ``sender_id`` is typing to us."""
-    event = {"created_timestamp": _ms(timestamp), "sender_id": str(sender_id),
-             "target": {"recipient_id": for_user_id}}
-    return x_delivery([event], for_user_id=for_user_id, key="direct_message_indicate_typing_events",
-                      users={str(sender_id): x_user(sender_id)})
