@@ -1,10 +1,16 @@
+import base64
 import datetime
 import json
+import threading
+from contextlib import closing
+from unittest.mock import patch
 
-from odoo import fields
+from odoo import SUPERUSER_ID, api, fields, sql_db, tools
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import HttpCase, tagged
 
+from ..models.messenger_account_x import KEY_OPTION
+from ..providers import XProvider
 from .common import MessengerCase, fakes
 from messenger_fakes import x as fx  # noqa: I001 - tools/ is on the path once .common is imported
 
@@ -12,19 +18,22 @@ X_SECRET = "test-x-consumer-secret"
 X_TOKEN = "test-x-user-token"
 OURS = fx.DEMO_X_USER_ID
 PERSON = "1500000000000000042"
+CONVERSATION = f"{OURS}:{PERSON}"
+AT_REST_KEY = "test-at-rest-key-0123456789abcdef"
 
 
 @tagged("post_install", "-at_install")
-class TestX(MessengerCase, HttpCase):
-    """X Direct Messages end to end: the CRC and signed deliveries through the real route, replies through the
-    sender against the fake X API."""
+class TestXChat(MessengerCase, HttpCase):
+    """X Direct Messages through X Chat end to end: signed deliveries through the real route, opened with the
+    account's keys; replies through the sender, read by the person (the fake X, with X's own SDK)."""
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.fake_x = fx.FakeX(user_id=OURS, access_token=X_TOKEN)
+        cls.fake_x = fx.FakeX(user_id=OURS, access_token=X_TOKEN, consumer_secret=X_SECRET)
         cls.fake_x.start()
         cls.addClassCleanup(cls.fake_x.stop)
+        cls.startClassPatcher(patch.dict(tools.config.options, {KEY_OPTION: AT_REST_KEY}))
         cls.x_account = cls.env["messenger.account"].create({
             "name": "X test",
             "provider": "x",
@@ -32,6 +41,8 @@ class TestX(MessengerCase, HttpCase):
             "x_user_id": OURS,
             "x_consumer_secret": X_SECRET,
             "x_access_token": X_TOKEN,
+            "x_refresh_token": fx.DEMO_X_REFRESH_TOKEN,
+            "x_client_id": fx.DEMO_X_CLIENT_ID,
             "retry_delay": 1,
             "company_id": cls.company.id,
             "audience_group_id": False,
@@ -40,7 +51,8 @@ class TestX(MessengerCase, HttpCase):
     def setUp(self):
         super().setUp()
         self.fake_x.reset()
-        self.fake_x.add_user(PERSON, "Xena Applicant", "xena", profile_image_url="https://pbs.twimg.com/p/xena.jpg")
+        self.fake_x.add_person(PERSON, "Xena Applicant", "xena")
+        self.x_account.action_x_chat_setup_keys()
 
     def path(self):
         return f"/messenger/webhook/{self.x_account.webhook_key}"
@@ -56,188 +68,309 @@ class TestX(MessengerCase, HttpCase):
         self.assertEqual(self.post(payload).status_code, 200)
         self.process()
 
+    def inbound(self):
+        return self.conversation(self.x_account, PERSON).messenger_message_ids.filtered(
+            lambda m: m.direction == "in").sorted("id")
+
     def outbound(self, conversation):
-        return conversation.messenger_message_ids.filtered(lambda m: m.direction == "out")
+        return conversation.messenger_message_ids.filtered(lambda m: m.direction == "out").sorted("id")
 
-    def event_count(self):
-        return self.env["messenger.event"].search_count([])
+    def opted_in_conversation(self):
+        self.deliver(self.fake_x.person_sends(PERSON, "Hello, is the job open?"))
+        return self.conversation(self.x_account, PERSON)
 
-    # --- CRC and signatures through the route --------------------------------------------------------
+    # --- keys ---------------------------------------------------------------------------------------------
 
-    def test_crc_answered_in_json(self):
-        answer = self.url_open(self.path() + "?crc_token=challenge_string")
+    def test_keys_generated_registered_and_kept_encrypted(self):
+        (row,) = self.fake_x.keys[OURS].rows
+        self.assertEqual(self.x_account.x_chat_key_version, row["public_key_version"])
+        (kept,) = self.env["messenger.x.key"].sudo().search([("account_id", "=", self.x_account.id)])
+        blob = dict(self.env["messenger.x.key"]._read(self.x_account))[row["public_key_version"]]
+        self.assertEqual(len(blob), 64)
+        for form in (blob.hex(), base64.b64encode(blob).decode()):
+            self.assertNotIn(form, kept.secret, "the blob is kept encrypted")
+        # set up again: X has the keys and Odoo too, nothing registered twice
+        self.x_account.action_x_chat_setup_keys()
+        self.assertEqual(len(self.fake_x.keys[OURS].rows), 1)
+
+    def test_keys_refused_without_the_configuration_option(self):
+        with patch.dict(tools.config.options, {KEY_OPTION: ""}):
+            with self.assertRaisesRegex(UserError, KEY_OPTION):
+                self.x_account.action_x_chat_setup_keys()
+
+    def test_existing_keys_unlocked_once_with_the_pin_never_kept(self):
+        self.env["messenger.x.key"].sudo().search([]).unlink()
+        self.fake_x.keys[OURS].rows[0]["juicebox_config"] = {"realms": [{"id": "r1"}]}
+        action = self.x_account.action_x_chat_setup_keys()
+        self.assertEqual(action["res_model"], "messenger.x.chat.unlock")
+        wizard = self.env["messenger.x.chat.unlock"].browse(action["res_id"])
+        blob = b"\x01" * 64
+        # X's key backup (Juicebox realms) cannot run here: unlocking is replaced at the SDK's boundary only
+        with patch.object(XProvider, "unlock_keys", staticmethod(lambda pin, config: blob if pin == "2580" else None)):
+            wizard.pin = "2580"
+        self.assertEqual(wizard.action_unlock()["type"], "ir.actions.act_window_close")
+        self.assertEqual(self.env["messenger.x.key"]._read(self.x_account),
+                         {self.x_account.x_chat_key_version: blob})
+        self.env.cr.execute("SELECT * FROM messenger_x_chat_unlock WHERE id = %s", [wizard.id])
+        self.assertNotIn("2580", json.dumps(self.env.cr.dictfetchall(), default=str))
+
+    def test_no_field_of_the_account_holds_key_material_over_rpc(self):
+        self.opted_in_conversation()
+        blob = next(iter(self.env["messenger.x.key"]._read(self.x_account).values()))
+        conversation_key = next(iter(self.env["messenger.x.key"]._read(self.x_account, CONVERSATION).values()))
+        self.authenticate("admin", "admin")
+        names = list(self.env["messenger.account"].fields_get())
+        answer = self.make_jsonrpc_request("/web/dataset/call_kw", {
+            "model": "messenger.account", "method": "read", "args": [[self.x_account.id], names], "kwargs": {}})
+        text = json.dumps(answer)
+        for secret in (blob, conversation_key):
+            for form in (secret.hex(), base64.b64encode(secret).decode(), secret.decode("latin-1")):
+                self.assertNotIn(form, text)
+        kept = self.env["messenger.x.key"].sudo().search([], limit=1)
+        self.assertNotIn(kept.secret, text)
+        admin = self.env.ref("base.user_admin")
+        with self.assertRaises(AccessError):
+            self.env["messenger.x.key"].with_user(admin).search_read([], ["secret"])
+        with self.assertRaises(AccessError):
+            self.env["messenger.x.key"].sudo().search([]).with_user(admin).export_data(["secret"])
+
+    # --- webhook and subscriptions ---------------------------------------------------------------------------
+
+    def test_register_webhook_runs_the_crc_and_subscribes(self):
+        self.env["ir.config_parameter"].sudo().set_param("web.base.url", self.base_url())
+        self.x_account.action_register_webhook()
+        (webhook,) = self.fake_x.webhooks.values()
+        self.assertEqual(webhook["url"], self.x_account.webhook_url)
+        self.assertEqual(self.x_account.x_webhook_id, webhook["id"])
+        self.assertEqual(sorted(s["event_type"] for s in self.fake_x.subscriptions), ["chat.received", "chat.sent"])
+        self.assertEqual({s["filter"]["user_id"] for s in self.fake_x.subscriptions}, {OURS})
+
+    # --- inbound -------------------------------------------------------------------------------------------
+
+    def test_text_file_reaction_and_reply_in(self):
+        first = self.fake_x.person_sends(PERSON, "Is the job still open?")
+        self.deliver(first)
+        png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+        self.deliver(self.fake_x.person_sends(PERSON, "my CV", media=png, filename="cv.png"))
+        self.deliver(self.fake_x.person_sends(PERSON, react_to=first["data"]["payload"]["encoded_event"]))
+        self.deliver(self.fake_x.person_sends(PERSON, "and one more thing", reply_to=first["data"]["payload"][
+            "encoded_event"]))
+        text, file, reaction, reply = self.inbound()
+        self.assertEqual((text.body, text.external_id, text.x_decrypt_state),
+                         ("Is the job still open?", first["data"]["payload"]["id"], "ok"))
+        self.assertEqual((file.body, file.content_type, file.media_state), ("my CV", "image", "done"))
+        self.assertEqual((file.attachment_ids.raw, file.attachment_ids.name), (png, "cv.png"))
+        self.assertEqual((reaction.body, reaction.reply_to_external_id), ("\U0001f44d", text.external_id))
+        self.assertEqual((reply.body, reply.reply_to_external_id), ("and one more thing", text.external_id))
+        self.assertEqual(self.conversation(self.x_account, PERSON).partner_id.name, "Xena Applicant")
+
+    def test_redelivery_is_one_message(self):
+        delivery = self.fake_x.person_sends(PERSON, "once")
+        self.deliver(delivery)
+        self.deliver(delivery)
+        # the same message in a new delivery (X's replay gives a new event_uuid)
+        delivery["data"]["event_uuid"] = "9999999999"
+        self.deliver(delivery)
+        self.assertEqual(self.inbound().mapped("body"), ["once"])
+
+    def test_tampered_event_kept_unread_never_garbage(self):
+        self.deliver(self.fake_x.person_sends(PERSON, "first"))
+        answer = self.post(fx.tamper(self.fake_x.person_sends(PERSON, "the secret text")))
         self.assertEqual(answer.status_code, 200)
-        self.assertEqual(answer.headers["Content-Type"].split(";")[0], "application/json")
-        self.assertEqual(answer.json(), fx.x_crc_response("challenge_string", X_SECRET))
-        for query in ("", "?crc_token=", "?hub.challenge=1", "?crc_token=%7B%22for_user_id%22%3A%221%22%7D"):
-            self.assertEqual(self.url_open(self.path() + query).status_code, 403, query)
+        self.process()
+        tampered = self.inbound()[-1]
+        self.assertEqual(tampered.x_decrypt_state, "failed")
+        self.assertTrue(tampered.body.startswith("Encrypted message could not be read"), tampered.body)
+        self.assertNotIn("the secret text", tampered.body)
+        self.assertTrue(tampered.sudo().x_encoded_event, "the event is kept as it came")
 
-    def test_unsigned_or_malformed_stores_nothing(self):
-        before = self.event_count()
-        payload = fx.x_message_payload(PERSON, "hi")
-        for signature in ("", "sha256=", "sha256=" + "A" * 43 + "=", fx.x_signature(payload, "other")):
-            self.assertEqual(self.post(payload, signature=signature).status_code, 403, signature)
-        for body in (b"[]", b"{}", b'{"for_user_id": "1", "direct_message_events": 3}'):
-            self.assertEqual(self.post(body).status_code, 400, body)
-        self.assertEqual(self.event_count(), before)
+    def test_bad_signature_403_nothing_stored(self):
+        before = self.env["messenger.event"].search_count([])
+        delivery = self.fake_x.person_sends(PERSON, "forged")
+        self.assertEqual(self.post(delivery, secret="another-secret").status_code, 403)
+        for body in (b"{}", b'{"data": {"event_type": "chat.received", "payload": {"id": 1}}}'):
+            self.assertEqual(self.post(body).status_code, 400)
+        self.assertEqual(self.env["messenger.event"].search_count([]), before)
         self.assertFalse(self.conversation(self.x_account, PERSON))
 
-    # --- in and out --------------------------------------------------------------------------------------
+    def test_message_waiting_for_its_key_read_when_it_arrives(self):
+        conversation = self.opted_in_conversation()
+        # the person rotates the key; X loses the key change at first
+        self.fake_x.person_rotates_conversation_key(PERSON)
+        change = self.fake_x.conversations[CONVERSATION]["changes"].pop()
+        self.deliver(self.fake_x.person_sends(PERSON, "under the new key", with_key_change=False))
+        waiting = self.inbound()[-1]
+        self.assertEqual(waiting.x_decrypt_state, "pending_key")
+        self.assertNotIn("under the new key", waiting.body)
+        self.fake_x.conversations[CONVERSATION]["changes"].append(change)
+        self.deliver(self.fake_x.person_sends(PERSON, "next one"))
+        self.assertEqual(self.inbound().mapped("body")[-2:], ["under the new key", "next one"])
+        self.assertEqual(waiting.x_decrypt_state, "ok")
+        self.assertTrue(conversation)
 
-    def test_message_in_and_reply_out(self):
-        self.deliver(fx.x_message_payload(PERSON, "Is the job still open?", name="Xena Applicant",
-                                          screen_name="xena", event_id="1800000000000000001"))
-        conversation = self.conversation(self.x_account, PERSON)
-        self.assertEqual(len(conversation), 1)
-        (incoming,) = conversation.messenger_message_ids
-        self.assertEqual((incoming.direction, incoming.body, incoming.external_id),
-                         ("in", "Is the job still open?", "1800000000000000001"))
-        self.assertEqual(conversation.partner_id.name, "Xena Applicant")
-        self.assertFalse(conversation.window_expires_at, "X has no reply window")
-        # asked of X after the message was stored
-        self.assertEqual((conversation.username, conversation.profile_picture_url),
-                         ("xena", "https://pbs.twimg.com/p/xena.jpg"))
-        self.assertFalse(conversation.profile_pending)
-        conversation.with_user(self.user_agent).action_send_text("Yes, apply here.")
+    def test_key_rotation_by_the_person(self):
+        conversation = self.opted_in_conversation()
+        old = self.inbound().x_key_version
+        new = self.fake_x.person_rotates_conversation_key(PERSON)
+        self.deliver(self.fake_x.person_sends(PERSON, "rotated"))
+        self.assertEqual(self.inbound()[-1].x_key_version, new)
+        self.assertNotEqual(old, new)
+        conversation.action_send_text("Answer under the newest key")
         self.send_queued()
-        reply = self.outbound(conversation)
-        (sent,) = self.fake_x.sent
-        self.assertEqual((reply.state, reply.external_id), ("sent", sent["id"]))
-        self.assertEqual((sent["to"], sent["text"]), (PERSON, "Yes, apply here."))
-        # the redelivered message is no second message
-        self.deliver(fx.x_message_payload(PERSON, "Is the job still open?", event_id="1800000000000000001"))
-        self.assertEqual(len(conversation.messenger_message_ids), 2)
+        self.assertEqual(self.fake_x.received[-1]["key_version"], new)
+        self.assertEqual(self.fake_x.received[-1]["text"], "Answer under the newest key")
 
-    def test_own_echo_not_stored_twice(self):
-        self.deliver(fx.x_message_payload(PERSON, "hello", event_id="1800000000000000002"))
-        conversation = self.conversation(self.x_account, PERSON)
-        conversation.action_send_text("Thanks for writing: https://jobs.example.com/apply?job=7")
+    def test_legacy_conversation_carries_on(self):
+        """The person's conversation from legacy DMs (keyed on their X user id) goes on with X Chat."""
+        legacy = self.env["messenger.conversation"].create({
+            "account_id": self.x_account.id, "external_user_id": PERSON, "profile_name": "Xena"})
+        self.deliver(self.fake_x.person_sends(PERSON, "still me"))
+        self.assertEqual(self.conversation(self.x_account, PERSON), legacy)
+        self.assertEqual(legacy.messenger_message_ids.body, "still me")
+
+    # --- outbound ------------------------------------------------------------------------------------------
+
+    def test_reply_creates_the_conversation_key_then_reuses_it(self):
+        # a conversation X has no key for yet (an upgraded legacy one): the first reply makes it
+        conversation = self.env["messenger.conversation"].create({
+            "account_id": self.x_account.id, "external_user_id": PERSON, "profile_name": "Xena"})
+        self.env["messenger.consent"]._record(conversation, ["service"], "opt_in", "manual",
+                                              evidence="Asked by phone", reason="Phone call")
+        conversation.action_send_text("Hello Xena")
+        self.send_queued()
+        conversation.action_send_text("Second message")
+        self.send_queued()
+        first, second = self.outbound(conversation)
+        self.assertEqual([(m["id"], m["text"], m["verified"]) for m in self.fake_x.received],
+                         [(first.external_id, "Hello Xena", True), (second.external_id, "Second message", True)])
+        keys_posts = [r for r in self.fake_x.requests if r.path.endswith("/keys")]
+        self.assertEqual(len(keys_posts), 1, "the second reply reuses the conversation key")
+        self.assertEqual(set(self.env["messenger.x.key"]._read(self.x_account, CONVERSATION)),
+                         {keys_posts[0].json["conversation_key_version"]})
+
+    def test_echo_of_our_reply_not_stored_twice(self):
+        conversation = self.opted_in_conversation()
+        conversation.action_send_text("Thanks for writing")
         self.send_queued()
         (echo,) = self.fake_x.echoes
-        self.assertIn("https://t.co/", echo["direct_message_events"][0]["message_create"]["message_data"]["text"])
         self.deliver(echo)
         self.deliver(echo)
-        reply = self.outbound(conversation)
-        self.assertEqual(len(reply), 1)
-        self.assertEqual(reply.state, "sent")
+        (reply,) = self.outbound(conversation)
+        self.assertEqual((reply.state, reply.body), ("sent", "Thanks for writing"))
 
-    def test_echo_faster_than_the_send_answer_is_not_stored(self):
-        """X may post our DM back before its send call has answered: the sender stores the id, the echo nothing."""
-        self.deliver(fx.x_message_payload(PERSON, "hello", event_id="1800000000000000010"))
-        conversation = self.conversation(self.x_account, PERSON)
-        conversation.action_send_text("On its way: https://jobs.example.com/apply?job=7")
-        message = self.outbound(conversation)
-        message.sudo().state = "sending"
-        # X gives its echo a t.co link for the URL we wrote
-        self.deliver(fx.x_echo_payload(PERSON, "On its way: https://jobs.example.com/apply?job=7",
-                                       "1800000000000000011"))
-        self.assertEqual(self.outbound(conversation), message)
-
-    def test_colleague_dm_in_x_stored_once_as_outbound_via_x(self):
-        self.deliver(fx.x_message_payload(PERSON, "hello", event_id="1800000000000000003"))
-        conversation = self.conversation(self.x_account, PERSON)
-        payload = fx.x_colleague_payload(PERSON, "Typed in X by a colleague", event_id="1800000000000000004")
-        self.deliver(payload)
-        self.deliver(payload)
-        self.deliver(fx.x_delivery(payload["direct_message_events"] * 2, users=payload["users"]))
-        (message,) = self.outbound(conversation)
-        self.assertEqual((message.body, message.external_id), ("Typed in X by a colleague", "1800000000000000004"))
-        self.assertNotEqual(message.state, "queued")
-        self.assertFalse(self.fake_x.sent, "a DM sent in X is never sent again")
-        self.assertEqual((message.sent_via, message.author_id.id), ("X", False))
-        chatter = self.env["mail.message"].search([("model", "=", "messenger.conversation"),
-                                                   ("res_id", "=", conversation.id)])
-        self.assertTrue(any("sent via X" in body for body in chatter.mapped("body")))
-
-    def test_read_receipt_moves_sent_messages_to_read(self):
-        self.deliver(fx.x_message_payload(PERSON, "hello", event_id="1800000000000000005"))
-        conversation = self.conversation(self.x_account, PERSON)
-        conversation.action_send_text("one")
-        conversation.action_send_text("two")
+    def test_retry_sends_the_same_body(self):
+        conversation = self.opted_in_conversation()
+        self.fake_x.fail_next(1, 503, {"title": "Service Unavailable"})
+        conversation.action_send_text("Through a hiccup")
         self.send_queued()
-        sent = self.outbound(conversation)
-        self.assertEqual(set(sent.mapped("state")), {"sent"})
-        self.deliver(fx.x_read_payload(PERSON, sent.sorted("id")[-1].external_id, timestamp=datetime.datetime.now(
-            datetime.timezone.utc).timestamp() + 5))
-        self.assertEqual(set(sent.mapped("state")), {"read"})
+        message = self.outbound(conversation)
+        self.assertEqual(message.state, "queued")
+        message.sudo().next_attempt_at = fields.Datetime.now() - datetime.timedelta(seconds=1)
+        self.send_queued()
+        sends = [r.json for r in self.fake_x.requests if r.path.endswith("/messages")]
+        self.assertEqual(len(sends), 2)
+        self.assertEqual(sends[0], sends[1])
+        self.assertEqual((message.state, message.external_id), ("sent", sends[0]["message_id"]))
+        self.assertEqual([m["text"] for m in self.fake_x.received], ["Through a hiccup"])
 
-    # --- failures ----------------------------------------------------------------------------------------
+    def test_file_reply_read_by_the_person(self):
+        conversation = self.opted_in_conversation()
+        attachment = self.env["ir.attachment"].create({
+            "name": "offer.pdf", "raw": b"%PDF-1.4 offer", "mimetype": "application/pdf",
+            "res_model": conversation._name, "res_id": conversation.id})
+        conversation.action_send_text("Your offer", attachment_ids=attachment.ids)
+        self.send_queued()
+        (received,) = self.fake_x.received
+        media = received["attachments"][0]["media"]
+        self.assertEqual(self.fake_x.decrypt_media(PERSON, media["media_hash_key"]), b"%PDF-1.4 offer")
 
-    def test_403_not_accepting_dms_fails_refused_and_not_retried(self):
-        self.deliver(fx.x_message_payload(PERSON, "hello", event_id="1800000000000000006"))
-        conversation = self.conversation(self.x_account, PERSON)
-        self.fake_x.refuse_dms(PERSON)
+    def test_person_without_keys_cannot_be_written_to(self):
+        conversation = self.env["messenger.conversation"].create({
+            "account_id": self.x_account.id, "external_user_id": PERSON, "profile_name": "Xena"})
+        self.env["messenger.consent"]._record(conversation, ["service"], "opt_in", "manual",
+                                              evidence="Asked by phone", reason="Phone call")
+        self.fake_x.person_has_no_keys(PERSON)
+        conversation.action_send_text("Hello?")
+        self.send_queued()
+        message = self.outbound(conversation)
+        self.assertEqual((message.state, message.error_code), ("failed", "no_recipient_keys"))
+        self.assertIn("no X Chat keys", message.error_message)
+        self.assertFalse(conversation.blocked, "not the person's refusal")
+        self.assertFalse(self.fake_x.received)
+
+    def test_refusal_by_the_person(self):
+        conversation = self.opted_in_conversation()
+        self.fake_x.refuse(PERSON)
         conversation.action_send_text("Hello?")
         self.send_queued()
         message = self.outbound(conversation)
         self.assertEqual((message.state, message.error_code), ("failed", "403"))
-        self.assertFalse(message.next_attempt_at)
-        self.assertIn("not permitted", message.error_message)
         self.assertTrue(conversation.blocked)
+
+    # --- tokens --------------------------------------------------------------------------------------------
+
+    def test_token_refreshed_before_expiry(self):
+        conversation = self.opted_in_conversation()
+        self.x_account.sudo().x_token_expires_at = fields.Datetime.now() + datetime.timedelta(minutes=1)
+        conversation.action_send_text("with a fresh token")
         self.send_queued()
-        self.assertEqual(len([r for r in self.fake_x.requests if r.method == "POST"]), 1, "never retried")
-        with self.assertRaises(UserError):
-            conversation.action_send_text("again")
-        # writing to us again lifts it
-        self.fake_x.accept_dms(PERSON)
-        self.deliver(fx.x_message_payload(PERSON, "I changed my settings", event_id="1800000000000000007"))
-        self.assertFalse(conversation.blocked)
+        self.assertEqual(self.fake_x.refreshes, 1)
+        self.x_account.invalidate_recordset()  # renewed in a transaction of its own
+        self.assertEqual(self.x_account.sudo().x_access_token, self.fake_x.account_token())
+        self.assertEqual(self.fake_x.received[-1]["text"], "with a fresh token")
 
-    def test_429_requeued_after_the_reset_time(self):
-        self.deliver(fx.x_message_payload(PERSON, "hello", event_id="1800000000000000008"))
-        conversation = self.conversation(self.x_account, PERSON)
-        self.fake_x.rate_limit(n=1, reset_in=120)
-        conversation.action_send_text("Busy")
+    def test_token_refreshed_once_on_a_401(self):
+        conversation = self.opted_in_conversation()
+        self.fake_x.expire_token()
+        conversation.action_send_text("after a 401")
         self.send_queued()
-        message = self.outbound(conversation)
-        self.assertEqual((message.state, message.error_code), ("queued", "429"))
-        self.assertGreaterEqual(message.next_attempt_at, fields.Datetime.now() + datetime.timedelta(seconds=110))
-        message.sudo().next_attempt_at = fields.Datetime.now() - datetime.timedelta(seconds=1)
+        self.assertEqual(self.fake_x.refreshes, 1)
+        self.assertEqual(self.outbound(conversation).state, "sent")
+
+    def test_failed_refresh_asks_the_manager_to_reconnect(self):
+        conversation = self.opted_in_conversation()
+        self.fake_x.expire_token()
+        self.fake_x.refresh_token = "not-ours-any-more"
+        conversation.action_send_text("no token")
         self.send_queued()
-        self.assertEqual(message.state, "sent")
-        self.assertEqual(len(self.fake_x.sent), 1)
+        self.x_account.invalidate_recordset()  # marked in a transaction of its own
+        self.assertTrue(self.x_account.x_reconnect_needed)
+        self.assertEqual(self.outbound(conversation).state, "failed")
+        self.assertEqual(len(self.x_account.activity_ids), 1)
+        self.assertIn("Reconnect", self.x_account.activity_ids.summary)
 
-    # --- one app, several accounts; click-to-chat ----------------------------------------------------------
+    def test_two_workers_one_refresh(self):
+        dbname = self.env.cr.dbname
+        with closing(sql_db.db_connect(dbname).cursor()) as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            account_id = env["messenger.account"].create({
+                "name": "X shared", "provider": "x", "api_base_url": self.fake_x.url, "x_user_id": "1500000000000000555",
+                "x_consumer_secret": X_SECRET, "x_access_token": "expired", "x_refresh_token": self.fake_x.refresh_token,
+                "x_client_id": fx.DEMO_X_CLIENT_ID, "company_id": self.company.id}).id
+            cr.commit()
+        try:
+            self.fake_x.refresh_delay = 0.5  # the first refresh is slow: the second worker comes while it runs
+            tokens, errors = [], []
+            barrier = threading.Barrier(2)
 
-    def test_delivery_for_another_of_our_x_users_goes_to_its_account(self):
-        other_id = "1500000000000000777"
-        sibling = self.x_account.copy({"name": "X other", "x_user_id": other_id,
-                                       "x_consumer_secret": X_SECRET, "x_access_token": X_TOKEN})
-        stranger = fx.x_message_payload(PERSON, "for nobody here", for_user_id="1500000000000000888",
-                                        event_id="1800000000000000020")
-        self.deliver(fx.x_message_payload(PERSON, "for the other one", for_user_id=other_id,
-                                          event_id="1800000000000000021"))
-        self.deliver(stranger)
-        self.assertFalse(self.conversation(self.x_account, PERSON))
-        self.assertEqual(self.conversation(sibling, PERSON).messenger_message_ids.body, "for the other one")
-        self.assertFalse(self.env["messenger.message"].search([("external_id", "=", "1800000000000000020")]),
-                         "a delivery for an X user of no account of ours stays on record, unapplied")
+            def worker():
+                try:
+                    with closing(sql_db.db_connect(dbname).cursor()) as cr:
+                        env = api.Environment(cr, SUPERUSER_ID, {})
+                        barrier.wait()
+                        tokens.append(env["messenger.account"].browse(account_id)._x_locked_refresh("expired"))
+                except Exception as error:  # noqa: BLE001 - reported by the assertion below
+                    errors.append(error)
 
-    def test_chat_link_opens_a_dm_to_the_account(self):
-        self.assertEqual(self.x_account._chat_link("JOB-7"),
-                         f"https://x.com/messages/compose?recipient_id={OURS}&text=JOB-7")
-        self.assertIn("an X user id", self.env["messenger.account"]._chat_link_hint())
-
-    # --- consent and access ------------------------------------------------------------------------------
-
-    def test_first_business_initiated_message_needs_an_opt_in(self):
-        """No window on X: a person who never wrote to us gets nothing before they opted in."""
-        self.deliver(fx.x_colleague_payload(PERSON, "Hi from our team", event_id="1800000000000000009"))
-        conversation = self.conversation(self.x_account, PERSON)
-        self.assertTrue(conversation)
-        with self.assertRaises(UserError):
-            conversation.action_send_text("Our newsletter")
-        self.env["messenger.consent"]._record(conversation, ["service"], "opt_in", "manual",
-                                              evidence="Asked for updates by phone", reason="Phone call")
-        conversation.action_send_text("Our newsletter")
-        self.send_queued()
-        self.assertEqual(len(self.fake_x.sent), 1)
-
-    def test_credentials_for_managers_only(self):
-        account = self.x_account.with_user(self.user_agent)
-        for name in ("x_consumer_secret", "x_access_token"):
-            with self.assertRaises(AccessError):
-                account.read([name])
-        manager = self.x_account.with_user(self.user_manager)
-        self.assertEqual(manager.read(["x_access_token"])[0]["x_access_token"], X_TOKEN)
-        self.assertNotIn(X_TOKEN, json.dumps(account.read(["name", "provider"])))
+            threads = [threading.Thread(target=worker) for _ in range(2)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(30)
+            self.assertEqual(errors, [])
+            self.assertEqual(self.fake_x.refreshes, 1)
+            self.assertEqual(len(set(tokens)), 1)
+        finally:
+            with closing(sql_db.db_connect(dbname).cursor()) as cr:
+                cr.execute("DELETE FROM messenger_account WHERE id = %s", [account_id])
+                cr.commit()
