@@ -161,7 +161,7 @@ class MessengerAccount(models.Model):
         "Reconnect Needed", readonly=True, copy=False,
         help="X refused to renew the access token: connect the account again and paste the new tokens.")
     x_chat_key_version = fields.Char(
-        "X Chat Key Version", readonly=True, copy=False,
+        "Registered Key Version", readonly=True, copy=False,
         help="The version of the account's X Chat keys registered with X.")
     x_webhook_id = fields.Char("X Webhook ID", readonly=True, copy=False, groups=MANAGER)
     x_subscription_ids = fields.Char("X Subscriptions", readonly=True, copy=False, groups=MANAGER)
@@ -464,7 +464,7 @@ class MessengerMessage(models.Model):
 
     _inherit = "messenger.message"
 
-    x_sequence_id = fields.Char("X Sequence", readonly=True, copy=False)
+    x_sequence_id = fields.Char("Sequence in X Chat", readonly=True, copy=False)
     x_key_version = fields.Char("X Chat Key Version", readonly=True, copy=False)
     x_decrypt_state = fields.Selection(
         [("ok", "Read"), ("pending_key", "Waiting for its key"), ("failed", "Cannot be read")],
