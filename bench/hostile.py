@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Hostile input: a generated corpus of at least 10,000 bad requests per provider, posted to a real Odoo 18.
 
-Per provider (WhatsApp Cloud API, Telegram, X Direct Messages, Messenger, Instagram, WeChat), seeded and
+Per provider (WhatsApp Cloud API, Telegram, X Chat, Messenger, Instagram, WeChat), seeded and
 reproducible:
 
 - ``valid``: well-formed, authenticated deliveries (stored once, 200), then ``replayed`` byte for byte (200,
@@ -139,6 +139,7 @@ class Corpus:
         self.size = size
         self.items = []
         self.counter = 0
+        self.x_fake, self.x_last = None, {}
 
     # provider specifics
     def valid_payload(self):
@@ -164,21 +165,34 @@ class Corpus:
                 "type": "button_reply", "button_reply": {"id": f"b{n}", "title": "Yes"}}, wamid=f"wamid.HOSTB{n:07d}")],
                 contacts=[F.wa_contact(wa_id)], phone_number_id=c.WA_PHONE_ID)
         if self.name == "x":
-            person = str(1600000000000000000 + n % 300)
-            event_id = str(1900000000000000000 + n)
-            if n % 4 == 0:
-                return FX.x_colleague_payload(person, f"hostile echo {n}", event_id=event_id)
-            if n % 4 == 1:
-                return FX.x_read_payload(person, event_id)
-            if n % 4 == 2:
-                return FX.x_message_payload(person, "Yes", event_id=event_id, quick_reply_metadata=f"JOB-{n}")
-            return FX.x_message_payload(person, f"hostile valid {n}", event_id=event_id, name="Hostile")
+            return self.x_payload(n)
         update_id = 700000000 + n
         if n % 3 == 0:
             return F.tg_callback_update(update_id, f"data{n}", chat_id=880000 + n % 300)
         if n % 3 == 1:
             return F.tg_member_update(update_id, "kicked" if n % 2 else "member", chat_id=880000 + n % 300)
         return F.tg_update(update_id, text=f"hostile valid {n}", chat_id=880000 + n % 300, first_name="Hostile")
+
+    def x_payload(self, n):
+        """X Chat: encrypted, signed deliveries made with X's SDK (a few people each writing several times, a key
+        change with every one, replies, reactions and echoes of our own sends)."""
+        if self.x_fake is None:
+            self.x_fake = FX.FakeX(user_id=X_USER_ID, consumer_secret=X_SECRET)  # builds deliveries; never serves
+            self.x_fake.add_person(X_USER_ID, "Bench account")
+        person = str(1600000000000000000 + n % 30)
+        if person not in self.x_fake.keys:
+            self.x_fake.add_person(person, "Hostile")
+        kind = n % 4
+        if kind == 0 and self.x_last.get(person):
+            return self.x_fake.person_sends(person, react_to=self.x_last[person])
+        if kind == 1 and self.x_last.get(person):
+            return self.x_fake.person_sends(person, f"reply {n}", reply_to=self.x_last[person])
+        if kind == 2 and self.x_last.get(person):
+            # a message of our account typed in X's own app comes back as chat.sent
+            return self.x_fake.colleague_sends(person, f"colleague {n}", self.x_fake.keys[X_USER_ID].chat)
+        delivery = self.x_fake.person_sends(person, f"hostile valid {n}")
+        self.x_last[person] = delivery["data"]["payload"]["encoded_event"]
+        return delivery
 
     def meta_payload(self, n):
         """Messenger / Instagram: messages, attachments, postbacks with a job reference, referrals, receipts and
@@ -293,7 +307,9 @@ class Corpus:
                 body = F.body_bytes(F.wa_text_payload("32460000001", filler, wamid=f"wamid.BIG{i}",
                                                       phone_number_id=c.WA_PHONE_ID))
             elif self.name == "x":
-                body = F.body_bytes(FX.x_message_payload("1600000000000000001", filler, event_id=f"{i + 1}"))
+                delivery = self.x_payload(i)
+                delivery["data"]["payload"]["encoded_event"] = base64.b64encode(filler.encode()).decode()
+                body = F.body_bytes(delivery)
             elif self.name in META_PAGE_IDS:
                 page = META_PAGE_IDS[self.name]
                 body = F.body_bytes(meta_fakes.payload([meta_fakes.message_item("6100000000000001", page, text=filler,
@@ -649,7 +665,10 @@ def crc_gets(url):
     """Hostile CRC GETs; the answer to each. A plain token must get the exact response token; a token that
     could be a delivery body, or none at all, must be refused; an odd one (raw percent escapes) may go either
     way, never 5xx. A string answer is a failure."""
-    body = F.body_bytes(FX.x_message_payload("1600000000000000001", "forged", event_id="1"))
+    body = F.body_bytes({"data": {"event_uuid": "1", "filter": {"user_id": X_USER_ID}, "event_type": "chat.received",
+                                  "payload": {"id": "forged", "sender_id": "1600000000000000001",
+                                              "conversation_id": f"1600000000000000001:{X_USER_ID}",
+                                              "encoded_event": "Zm9yZ2Vk"}}})
     tokens = {"crc none": (None, "refused"), "crc empty": ("", "refused"), "crc body": (body.decode(), "refused"),
               "crc NUL": ("a\x00b", "refused"), "crc long": ("t" * 5000, "refused"),
               "crc raw escapes": ("%ff%fe", "any"), "crc plain": ("challenge_string", 200)}
