@@ -127,6 +127,13 @@ def test_malformed_envelopes_refused(x_fake, change):
         provider.parse(fakes.body_bytes(delivery))
 
 
+@pytest.mark.parametrize("uuid", ["a\x00b", "x" * 500, "1 2", 7, None])
+def test_odd_event_uuid_keyed_by_the_body(uuid):
+    provider = XProvider({"consumer_secret": SECRET, "user_id": OURS})
+    body = json.dumps({"data": {"event_uuid": uuid}}).encode()
+    assert provider.delivery_key(body).startswith("sha256:")
+
+
 def test_other_event_types_kept_unapplied():
     provider = XProvider({"consumer_secret": SECRET, "user_id": OURS})
     (event,) = provider.parse(b'{"data": {"event_type": "chat.conversation_join", "filter": {"user_id": "1"}}}')

@@ -37,6 +37,8 @@ USER_ID_RE = re.compile(r"[0-9]{1,19}")
 #: a conversation id as payloads give it: "A:B" or "A-B" (normalized to "low:high")
 CONVERSATION_RE = re.compile(r"([0-9]{1,19})[:-]([0-9]{1,19})")
 MEDIA_HASH_RE = re.compile(r"[a-zA-Z0-9]{1,50}")
+#: a delivery's event_uuid (a decimal id in X's samples): anything else is keyed by the body's hash
+EVENT_UUID_RE = re.compile(r"[A-Za-z0-9_-]{1,100}")
 #: an upload session id, as it goes into a URL path
 SESSION_RE = re.compile(r"[A-Za-z0-9_-]{1,100}")
 KEY_VERSION_RE = re.compile(r"[0-9]{1,20}")
@@ -170,7 +172,7 @@ class XProvider(_http.HttpProvider):
             uuid = get_str(get_dict(load_object(body), "data"), "event_uuid")
         except MalformedError:
             uuid = None
-        if uuid and len(uuid) <= 100:
+        if uuid and EVENT_UUID_RE.fullmatch(uuid):
             return f"uuid:{uuid}"
         return "sha256:" + hashlib.sha256(as_bytes(body)).hexdigest()
 
