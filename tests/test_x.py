@@ -169,6 +169,17 @@ def test_tampered_event_is_failed_never_garbage(x_fake):
     assert "secret" not in caught.value.reason
 
 
+def test_envelope_naming_another_message_is_refused(x_fake):
+    """The signed id decides: an envelope whose id is not the signed one (a replayed event under a new id) is
+    never read as that message."""
+    provider, _store = registered(x_fake)
+    delivery = x_fake.person_sends(PERSON, "signed as one message")
+    delivery["data"]["payload"]["id"] = "00000000-0000-4000-8000-000000000000"
+    with pytest.raises(x_module.ChatUnreadable) as caught:
+        open_delivery(provider, delivery)
+    assert caught.value.state == x_module.FAILED
+
+
 def test_unknown_key_version_is_pending(x_fake):
     provider, store = registered(x_fake)
     delivery = x_fake.person_sends(PERSON, "first")
