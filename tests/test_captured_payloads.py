@@ -3,7 +3,8 @@
 WhatsApp: the examples of Meta's "messages webhook reference" (text, image, failed status) and a delivery
 batching two senders' messages and a status in two changes. Telegram: the sample updates of the Bot API's
 webhook guide (a message whose chat has no ``type``, an edited message, a callback query from an inline
-message, without ``message``) and a ``my_chat_member`` update as sent when a person blocks the bot.
+message, without ``message``) and a ``my_chat_member`` update as sent when a person blocks the bot. X Chat: a
+``chat.received`` delivery in the shape of X's event-payloads sample.
 """
 import datetime
 import json
@@ -97,3 +98,18 @@ def test_telegram_callback_query_of_an_inline_message(tg):
 def test_telegram_blocked_by_the_person(tg):
     (event,) = tg.parse(fixture("tg_my_chat_member.json"))
     assert (event.kind, event.external_user_id) == (BLOCK, "1111111")
+
+
+def test_x_chat_received():
+    """An X Chat ``chat.received`` delivery shaped as X's event-payloads sample (the sender first in
+    ``conversation_id``), its encrypted event made with X's SDK."""
+    from messenger_connector.providers import XProvider
+
+    provider = XProvider({"consumer_secret": "s", "user_id": "1111111111111111111"})
+    body = fixture("x_chat_received.json")
+    (event,) = provider.parse(body)
+    payload = json.loads(body)["data"]["payload"]
+    assert (event.kind, event.external_user_id, event.external_id, event.account_ref) == (
+        MESSAGE, "2222222222222222222", payload["id"], "1111111111111111111")
+    assert event.timestamp == datetime.datetime.fromtimestamp(int(payload["created_at_msec"]) / 1000, UTC)
+    assert provider.delivery_key(body) == "uuid:8511582263942905822"
