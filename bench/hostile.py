@@ -770,7 +770,10 @@ def main():
                   "aes_key": WF.DEMO_WC_AES_KEY, "original_id": WF.DEMO_WC_ORIGINAL_ID})}
     accounts = [(name, setups[name]()) for name in chosen]
     results = []
-    with c.OdooServer(db, args.port, workers=4, cron=1, name="hostile") as server:
+    server = c.OdooServer(db, args.port, workers=4, cron=1, name="hostile")
+    # the log is appended to: only this run's lines count
+    log_start = server.logfile.stat().st_size if server.logfile.exists() else 0
+    with server:
         for name, account in accounts:
             c.log(f"{name}: posting the corpus ...")
             results.append(run_provider(name, args, server, db, account))
@@ -781,8 +784,9 @@ def main():
         events = dict(c.sql(db, "SELECT state, count(*) FROM messenger_event GROUP BY state"))
         errors = c.sql(db, "SELECT left(error, 160), count(*) FROM messenger_event WHERE state = 'failed' "
                            "GROUP BY 1 ORDER BY 2 DESC LIMIT 5")
-    log_500 = sum(1 for line in open(server.logfile, errors="replace")
-                  if "Exception during request handling" in line)
+    with open(server.logfile, errors="replace") as log:
+        log.seek(log_start)
+        log_500 = sum(1 for line in log if "Exception during request handling" in line)
 
     print(f"\nHostile corpus (seed {args.seed}), Odoo prefork --workers=4. Machine: {c.machine()}\n")
     categories = ["valid", "replayed", "unsigned", "malformed", "wrong type", "nested", "oversized", "xml attack",

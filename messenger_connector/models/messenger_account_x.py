@@ -451,9 +451,10 @@ class MessengerConversation(models.Model):
                 "x_sequence_id": content["sequence_id"], "x_key_version": content["key_version"],
                 "media_ref": event.media and {"id": event.media.id, "filename": event.media.filename} or False,
                 "media_state": "pending" if event.media else "none"})
-            if message.mail_message_id:
-                # the conversation's copy of the message now says what it says
-                message.mail_message_id.sudo().write({"body": message._chatter_body()})
+            posts = message.mail_message_id | message.chatter_message_ids
+            if posts:
+                # the message's copies (chatter, chat) now say what it says
+                posts.sudo().write({"body": message._chatter_body()})
             if event.media:
                 message._download_media()
 

@@ -206,6 +206,9 @@ class TestXChat(MessengerCase, HttpCase):
         self.deliver(self.fake_x.person_sends(PERSON, "next one"))
         self.assertEqual(self.inbound().mapped("body")[-2:], ["under the new key", "next one"])
         self.assertEqual(waiting.x_decrypt_state, "ok")
+        posts = waiting.mail_message_id | waiting.chatter_message_ids
+        self.assertTrue(posts)
+        self.assertTrue(all("under the new key" in body for body in posts.mapped("body")))
         self.assertTrue(conversation)
 
     def test_key_rotation_by_the_person(self):
