@@ -223,6 +223,18 @@ class TestXChat(MessengerCase, HttpCase):
         self.assertEqual(self.fake_x.received[-1]["key_version"], new)
         self.assertEqual(self.fake_x.received[-1]["text"], "Answer under the newest key")
 
+    def test_new_keys_of_the_person_fetched_when_they_sign_with_them(self):
+        """The person set up X Chat again (new identity and signing keys): their next message is signed with keys
+        Odoo has not seen yet, which it fetches and verifies once, then reads the message."""
+        self.opted_in_conversation()
+        self.fake_x.person_rotates_identity(PERSON)
+        self.fake_x.person_rotates_conversation_key(PERSON)
+        self.deliver(self.fake_x.person_sends(PERSON, "from my new phone"))
+        message = self.inbound()[-1]
+        self.assertEqual((message.body, message.x_decrypt_state), ("from my new phone", "ok"))
+        conversation = self.conversation(self.x_account, PERSON)
+        self.assertEqual(len(conversation.x_public_keys[PERSON]), 2)
+
     def test_legacy_conversation_carries_on(self):
         """The person's conversation from legacy DMs (keyed on their X user id) goes on with X Chat."""
         legacy = self.env["messenger.conversation"].create({
