@@ -134,6 +134,14 @@ def test_odd_event_uuid_keyed_by_the_body(uuid):
     assert provider.delivery_key(body).startswith("sha256:")
 
 
+def test_group_chat_kept_unapplied(x_fake):
+    provider, _store = registered(x_fake)
+    delivery = x_fake.person_sends(PERSON, "to a group")
+    delivery["data"]["payload"]["conversation_id"] = "g1234567890"
+    (event,) = provider.parse(fakes.body_bytes(delivery))
+    assert (event.kind, event.account_ref) == (UNKNOWN, OURS)
+
+
 def test_other_event_types_kept_unapplied():
     provider = XProvider({"consumer_secret": SECRET, "user_id": OURS})
     (event,) = provider.parse(b'{"data": {"event_type": "chat.conversation_join", "filter": {"user_id": "1"}}}')
@@ -158,6 +166,15 @@ def test_missing_key_change_fetched_from_the_conversation_events(x_fake):
     _event, opened = open_delivery(provider, delivery)
     assert opened["content"]["text"] == "no key change attached"
     assert any("/events" in r.path for r in x_fake.requests)
+
+
+def test_deletion_read_as_such(x_fake):
+    provider, _store = registered(x_fake)
+    _event, first = open_delivery(provider, x_fake.person_sends(PERSON, "oops"))
+    _event, deleted = open_delivery(provider, x_fake.person_deletes(PERSON, [first["sequence_id"]]))
+    content = x_module.event_content(deleted, f"{OURS}:{PERSON}")
+    assert content["kind"] == "MessageDeleted"
+    assert deleted["verified"] is True
 
 
 def test_tampered_event_is_failed_never_garbage(x_fake):

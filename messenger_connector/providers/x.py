@@ -37,6 +37,8 @@ USER_ID_RE = re.compile(r"[0-9]{1,19}")
 #: a conversation id as payloads give it: "A:B" or "A-B" (normalized to "low:high")
 CONVERSATION_RE = re.compile(r"([0-9]{1,19})[:-]([0-9]{1,19})")
 MEDIA_HASH_RE = re.compile(r"[a-zA-Z0-9]{1,50}")
+#: a group conversation's id
+GROUP_RE = re.compile(r"g[0-9]{1,19}")
 #: a delivery's event_uuid (a decimal id in X's samples): anything else is keyed by the body's hash
 EVENT_UUID_RE = re.compile(r"[A-Za-z0-9_-]{1,100}")
 #: an upload session id, as it goes into a URL path
@@ -194,14 +196,22 @@ class XProvider(_http.HttpProvider):
         payload = get_dict(data, "payload", required=True)
         message_id = get_str(payload, "id", required=True)
         sender = get_str(payload, "sender_id", required=True)
-        conversation = canonical_conversation(get_str(payload, "conversation_id", required=True))
+        conversation_id = get_str(payload, "conversation_id", required=True)
         encoded = get_str(payload, "encoded_event", required=True)
         if not BASE64_RE.fullmatch(encoded) or len(message_id) > 100:
             raise MalformedError("not an encrypted X Chat event")
-        for name in ("conversation_key_change_event", "conversation_key_version"):
-            value = payload.get(name)
-            if value is not None and not (isinstance(value, str) and BASE64_RE.fullmatch(value)):
-                raise MalformedError(f"{name} is not what X sends")
+        change = payload.get("conversation_key_change_event")
+        if change is not None and not (isinstance(change, str) and BASE64_RE.fullmatch(change)):
+            raise MalformedError("conversation_key_change_event is not what X sends")
+        version = payload.get("conversation_key_version")
+        if version is not None and (isinstance(version, bool) or not isinstance(version, (str, int))):
+            raise MalformedError("conversation_key_version is not what X sends")
+        if GROUP_RE.fullmatch(conversation_id):
+            # a group chat: the account answers people one to one; the delivery stays on record, unapplied
+            event = _unknown_event(data)
+            event.account_ref = ours
+            return [event]
+        conversation = canonical_conversation(conversation_id)
         if not USER_ID_RE.fullmatch(sender):
             raise MalformedError("sender_id is not an X user id")
         ours = ours or self.user_id

@@ -164,6 +164,15 @@ class TestXChat(MessengerCase, HttpCase):
         self.assertEqual((reply.body, reply.reply_to_external_id), ("and one more thing", text.external_id))
         self.assertEqual(self.conversation(self.x_account, PERSON).partner_id.name, "Xena Applicant")
 
+    def test_deletion_kept_with_the_delivery_message_stays(self):
+        """As on the other platforms, a message the person deletes stays on record; the deletion is kept."""
+        self.deliver(self.fake_x.person_sends(PERSON, "sent by mistake"))
+        (message,) = self.inbound()
+        self.deliver(self.fake_x.person_deletes(PERSON, [message.x_sequence_id]))
+        self.assertEqual(self.inbound(), message)
+        event = self.env["messenger.event"].search([("account_id", "=", self.x_account.id)], limit=1)
+        self.assertEqual((event.state, event.info), ("done", "1 X Chat MessageDeleted"))
+
     def test_redelivery_is_one_message(self):
         delivery = self.fake_x.person_sends(PERSON, "once")
         self.deliver(delivery)

@@ -267,6 +267,23 @@ class FakeX(FakeServer):
                 payload = person.chat.encrypt_message(conversation_id, text, attachments=attachments, **options)
             return self._deliver(user_id, conversation_id, payload, "chat.received", with_key_change)
 
+    def person_deletes(self, user_id, sequence_ids, for_all=True):
+        """The signed ``chat.received`` delivery of the person deleting their messages (by sequence id)."""
+        user_id = str(user_id)
+        conversation_id = canonical(self.user_id, user_id)
+        with self._lock:
+            action = self.keys[user_id].chat.prepare_message_delete(
+                conversation_id, [str(s) for s in sequence_ids], for_all)
+            sequence, created = str(next(self._sequence)), _ms()
+            encoded = frame_key_change(sequence, user_id, conversation_id, created, action)
+            self.conversations[conversation_id]["events"].append(
+                {"id": sequence, "conversation_id": conversation_id, "encoded_event": encoded, "sender_id": user_id,
+                 "created_at": created})
+        return {"data": {"event_uuid": str(next(_uuids)), "filter": {"user_id": self.user_id},
+                         "event_type": "chat.received", "tag": "chat-inbound", "payload": {
+                             "id": action["message_id"], "created_at_msec": created, "sender_id": user_id,
+                             "conversation_id": conversation_id, "encoded_event": encoded}}}
+
     def _deliver(self, sender_id, conversation_id, payload, event_type, with_key_change=True):
         """Frame and keep an event; its delivery as X posts it. Called under the lock."""
         conversation = self.conversations[conversation_id]
