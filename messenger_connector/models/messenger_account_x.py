@@ -93,15 +93,23 @@ class ChatStore(x_chat.ChatStore):
         self.Key = account.env["messenger.x.key"].sudo()
 
     def identities(self):
-        keys = self.Key._read(self.account)
+        keys = self._keys(self.Key._read, self.account)
         return sorted(keys.items(), key=lambda item: int(item[0]) if item[0].isdigit() else -1, reverse=True)
 
     def conversation_keys(self, conversation_id):
-        return self.Key._read(self.account, conversation_id)
+        return self._keys(self.Key._read, self.account, conversation_id)
 
     def add_conversation_keys(self, conversation_id, keys):
         for version, key in keys.items():
-            self.Key._keep(self.account, version, key, conversation_id)
+            self._keys(self.Key._keep, self.account, version, key, conversation_id)
+
+    @staticmethod
+    def _keys(method, *args):
+        """Keys read or kept; without the configuration file's key, a reason the sender and the reader keep."""
+        try:
+            return method(*args)
+        except UserError as error:
+            raise ProviderError(prov.PERMANENT, error.args[0], code="config") from None
 
     def _conversation(self, conversation_id):
         person = next((u for u in conversation_id.split(":") if u != (self.account.x_user_id or "").strip()), None)

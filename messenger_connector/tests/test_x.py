@@ -98,6 +98,16 @@ class TestXChat(MessengerCase, HttpCase):
             with self.assertRaisesRegex(UserError, KEY_OPTION):
                 self.x_account.action_x_chat_setup_keys()
 
+    def test_sending_without_the_configuration_option_fails_with_the_reason(self):
+        conversation = self.opted_in_conversation()
+        conversation.action_send_text("Hello")
+        with patch.dict(tools.config.options, {KEY_OPTION: ""}):
+            self.send_queued()
+        message = self.outbound(conversation)
+        self.assertEqual((message.state, message.error_code), ("failed", "config"))
+        self.assertIn(KEY_OPTION, message.error_message)
+        self.assertFalse(self.fake_x.received)
+
     def test_existing_keys_unlocked_once_with_the_pin_never_kept(self):
         self.env["messenger.x.key"].sudo().search([]).unlink()
         self.fake_x.keys[OURS].rows[0]["juicebox_config"] = {"realms": [{"id": "r1"}]}
