@@ -1,6 +1,6 @@
 """Local fake X API for X Chat (encrypted Direct Messages), playing the person with X's own SDK.
 
-Follows shared/PROVIDERS.md section 6. Real HTTP on 127.0.0.1; real encryption on both sides: the fake keeps
+Follows X Chat's wire contract. Real HTTP on 127.0.0.1; real encryption on both sides: the fake keeps
 the public key rows of every user, the conversation keys (as the person unwraps them), the key-change events
 and the framed events of each conversation, and media ciphertext by hash key. Every message Odoo sends is
 decrypted and verified *as the person* (``received``); every message the person sends is encrypted and signed
