@@ -3,14 +3,17 @@ import datetime
 import json
 import threading
 from contextlib import closing
+from types import SimpleNamespace
 from unittest.mock import patch
+
+import chat_xdk
 
 from odoo import SUPERUSER_ID, api, fields, sql_db, tools
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import HttpCase, tagged
 
 from ..models.messenger_account_x import KEY_OPTION
-from ..providers import XProvider
+from ..providers import x as x_provider
 from .common import MessengerCase, fakes
 from messenger_fakes import x as fx  # noqa: I001 - tools/ is on the path once .common is imported
 
@@ -109,20 +112,49 @@ class TestXChat(MessengerCase, HttpCase):
         self.assertFalse(self.fake_x.received)
 
     def test_existing_keys_unlocked_once_with_the_pin_never_kept(self):
+        (blob,) = self.env["messenger.x.key"]._read(self.x_account).values()
         self.env["messenger.x.key"].sudo().search([]).unlink()
         self.fake_x.keys[OURS].rows[0]["juicebox_config"] = {"realms": [{"id": "r1"}]}
         action = self.x_account.action_x_chat_setup_keys()
         self.assertEqual(action["res_model"], "messenger.x.chat.unlock")
         wizard = self.env["messenger.x.chat.unlock"].browse(action["res_id"])
-        blob = b"\x01" * 64
-        # X's key backup (Juicebox realms) cannot run here: unlocking is replaced at the SDK's boundary only
-        with patch.object(XProvider, "unlock_keys", staticmethod(lambda pin, config: blob if pin == "2580" else None)):
+        configs = []
+
+        class BackedUpChat:
+            """X's key backup (Juicebox realms) cannot run here: the SDK's Chat is replaced for the unlock only,
+            holding the keys the account really has."""
+
+            def __init__(self, config=None):
+                configs.append(json.loads(config))
+                self.unlocked = False
+
+            def unlock(self, pin):
+                if pin != "2580":
+                    raise ValueError("Juicebox error: Invalid PIN: guesses_remaining=19")
+                self.unlocked = True
+
+            def export_keys(self):
+                return bytearray(blob) if self.unlocked else None
+
+        def chat(config=None):
+            # only the Chat of the key backup (made with its configuration) is replaced
+            return BackedUpChat(config) if config else chat_xdk.Chat()
+
+        stand_in = SimpleNamespace(Chat=chat, guesses_remaining=chat_xdk.guesses_remaining)
+        with patch.object(x_provider, "chat_xdk", stand_in):
+            with self.assertRaisesRegex(UserError, "wrong PIN \\(19 guesses left\\)"):
+                wizard.pin = "0000"
+            self.assertFalse(self.env["messenger.x.key"]._read(self.x_account))
             wizard.pin = "2580"
+        self.assertEqual(configs[-1], {"realms": [{"id": "r1"}]})
         self.assertEqual(wizard.action_unlock()["type"], "ir.actions.act_window_close")
         self.assertEqual(self.env["messenger.x.key"]._read(self.x_account),
                          {self.x_account.x_chat_key_version: blob})
         self.env.cr.execute("SELECT * FROM messenger_x_chat_unlock WHERE id = %s", [wizard.id])
         self.assertNotIn("2580", json.dumps(self.env.cr.dictfetchall(), default=str))
+        # the unlocked keys read what the person writes
+        self.deliver(self.fake_x.person_sends(PERSON, "after the unlock"))
+        self.assertEqual(self.inbound().body, "after the unlock")
 
     def test_no_field_of_the_account_holds_key_material_over_rpc(self):
         self.opted_in_conversation()
