@@ -180,8 +180,10 @@ class MessengerMessage(models.Model):
         """
         batch = self.env.cr.cache.get("messenger_batch")
         if batch is not None:
-            batch.chatter.extend(self.ids)
+            # once each (a keyword is posted before its confirmation, then again by its receipt)
+            batch.chatter.update(dict.fromkeys(self.ids))
             return
+        self = self.filtered(lambda m: not m.mail_message_id)
         # sudo: posting into the conversation/contact chatter is part of storing the message, which the caller
         # was allowed to do; each post is authored by the person or the agent, not by sudo.
         # A message with attachments goes through message_post (which moves them to the thread); the others are
