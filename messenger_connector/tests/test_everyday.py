@@ -1,7 +1,7 @@
 import json
 
 from odoo.exceptions import UserError
-from odoo.tests import tagged
+from odoo.tests import common, tagged
 
 from .common import MessengerCase, fakes
 
@@ -127,3 +127,16 @@ class TestEverydayChat(MessengerCase):
         self.receive(self.wa_account, self.wa_text("32470777102", "New here", "wamid.E5", name="Nina New"))
         notices = [payload for channel, payload in self.bus_notices("messenger.inbox/updated") if channel == manager]
         self.assertEqual(notices[-1]["list_changed"], True, "a new conversation: the list changes")
+
+
+@tagged("post_install", "-at_install")
+class TestInstallIsQuiet(common.TransactionCase):
+    """Installing or updating the addon logs no warning of its own (Odoo warns of fields with the same label,
+    which users could not tell apart in filters, exports and tracking)."""
+
+    def test_no_two_fields_of_a_model_share_a_label(self):
+        models = sorted({name for name, model in self.env.registry.items()
+                         if any(field._module == "messenger_connector" for field in model._fields.values())})
+        self.assertIn("messenger.account", models)
+        with self.assertNoLogs("odoo.addons.base.models.ir_model", "WARNING"):
+            self.env["ir.model.fields"]._reflect_fields(models)
