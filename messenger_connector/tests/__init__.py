@@ -27,3 +27,4 @@ from . import test_meta
 from . import test_wechat
 from . import test_everyday
 from . import test_discuss_everyday_tour
+from . import test_demo
