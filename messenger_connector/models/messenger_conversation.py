@@ -516,10 +516,11 @@ class MessengerConversation(models.Model):
         vals = {fname: value for fname, value in (
             ("profile_name", profile.name), ("username", profile.username),
             ("profile_picture_url", profile.picture_url), ("profile_language", profile.language)) if value}
-        if vals:
-            self.write(vals)
         if profile.name and self.partner_id and self.partner_id.name == self.external_user_id:
             self.partner_id.sudo().name = profile.name  # the contact was named after the platform id only
+        if vals:
+            # after the contact's name: the chat takes the conversation's name from it
+            self.write(vals)
 
     def _apply_referral(self, referral):
         """A click-to-chat reference that came without a message (a QR scan): it may apply for a job."""
