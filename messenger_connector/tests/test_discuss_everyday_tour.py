@@ -55,6 +55,7 @@ class TestDiscussEverydayTour(LiveDiscussCase):
                      [self.env.ref("messenger_connector.ir_cron_message_followups").id])
             if not file_seen.wait(120):
                 raise AssertionError("the agent never saw the photo")
+            time.sleep(1)  # the agent's note is answered first
             officer = self.login(self.user_manager.login, self.user_manager.login)
             request = self.rpc(officer, "messenger.data.request", "create",
                                {"partner_id": self.conversation.partner_id.id})
@@ -74,9 +75,10 @@ class TestDiscussEverydayTour(LiveDiscussCase):
             return open_template(records)
 
         def watched_post(records, **kwargs):
+            message = post(records, **kwargs)
             if records.id == channel_id and "photo arrived" in str(kwargs.get("body")):
                 file_seen.set()
-            return post(records, **kwargs)
+            return message
 
         self.startPatcher(patch.object(Conversation, "action_open_send_template", watched_open_template))
         self.startPatcher(patch.object(Channel, "message_post", watched_post))
