@@ -5,7 +5,7 @@ from unittest.mock import patch
 
 import requests
 
-from odoo import fields
+from odoo import SUPERUSER_ID, fields
 from odoo.tests import tagged
 
 from .common import WA_PHONE_ID, fakes
@@ -20,6 +20,17 @@ class TestDiscussEverydayTour(LiveDiscussCase):
     def setUp(self):
         super().setUp()
         self.conversation.window_expires_at = fields.Datetime.now() - timedelta(hours=1)
+        # the download job runs after the commit of the delivery that brought the file: here, in the request of
+        # the next delivery, before it is processed (a transaction of its own, as the job's)
+        Event = type(self.env["messenger.event"])
+        process = Event._trigger_processing
+
+        def download_then_process(records):
+            Messages = records.env["messenger.message"].with_user(SUPERUSER_ID)
+            Messages.search([("media_state", "=", "pending")])._download_media()
+            process(records)
+
+        self.startPatcher(patch.object(Event, "_trigger_processing", download_then_process))
 
     def login(self, login, password):
         session = requests.Session()
@@ -48,11 +59,10 @@ class TestDiscussEverydayTour(LiveDiscussCase):
                 messages=[fakes.wa_message(WA_ID, "image", {"id": "media-tour-1", "mime_type": "image/jpeg",
                                                             "caption": "photo of the damage"}, wamid="wamid.TOUR3")],
                 contacts=[{"profile": {"name": "Tina Tour"}, "wa_id": WA_ID}], phone_number_id=WA_PHONE_ID))
-            # the download job runs after the processing's commit, a moment later (the caption shows meanwhile)
+            # a moment later (the caption shows meanwhile) the file is downloaded, and the customer writes again
             time.sleep(2)
-            admin = self.login("admin", "admin")
-            self.rpc(admin, "ir.cron", "method_direct_trigger",
-                     [self.env.ref("messenger_connector.ir_cron_message_followups").id])
+            self.post_webhook(fakes.wa_text_payload(WA_ID, "Can you see it?", wamid="wamid.TOUR4", name="Tina Tour",
+                                                    phone_number_id=WA_PHONE_ID))
             if not file_seen.wait(120):
                 raise AssertionError("the agent never saw the photo")
             time.sleep(1)  # the agent's note is answered first
