@@ -14,6 +14,8 @@ import pytest
 import requests
 
 import messenger_fakes as fakes
+from messenger_fakes import meta as meta_fakes
+from messenger_fakes import wechat as wechat_fakes
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 WA_AUTH = {"Authorization": f"Bearer {fakes.DEMO_WA_TOKEN}"}
@@ -334,31 +336,43 @@ def _free_port():
         return sock.getsockname()[1]
 
 
-def test_cli_runs_both_fakes_until_killed():
-    wa_port, tg_port = _free_port(), _free_port()
+def test_cli_runs_the_fakes_of_every_demo_platform_until_killed():
+    ports = {platform: _free_port() for platform in ("whatsapp", "telegram", "messenger", "instagram", "wechat")}
     env = {**os.environ, "PYTHONPATH": ""}
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / "tools" / "fake_providers.py"), "--whatsapp-port", str(wa_port),
-         "--telegram-port", str(tg_port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd="/")
+        [sys.executable, str(ROOT / "tools" / "fake_providers.py"),
+         *[arg for platform, port in ports.items() for arg in (f"--{platform}-port", str(port))]],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd="/")
     try:
         deadline = time.monotonic() + 10
         while True:
             try:
-                me = requests.get(f"http://127.0.0.1:{tg_port}/bot{fakes.DEMO_TG_TOKEN}/getMe", timeout=1)
+                me = requests.get(f"http://127.0.0.1:{ports['telegram']}/bot{fakes.DEMO_TG_TOKEN}/getMe", timeout=1)
+                requests.get(f"http://127.0.0.1:{ports['wechat']}/", timeout=1)
                 break
             except requests.ConnectionError:
                 assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
                 time.sleep(0.05)
         assert me.json()["result"]["username"] == "demo_bot"
-        answer = requests.get(f"http://127.0.0.1:{wa_port}/v21.0/{fakes.DEMO_WA_PHONE_NUMBER_ID}",
+        answer = requests.get(f"http://127.0.0.1:{ports['whatsapp']}/v21.0/{fakes.DEMO_WA_PHONE_NUMBER_ID}",
                               headers=WA_AUTH, timeout=5)
         assert answer.status_code == 200
+        for platform, page_id in (("messenger", meta_fakes.DEMO_PAGE_ID),
+                                  ("instagram", meta_fakes.DEMO_IG_ACCOUNT_ID)):
+            page = requests.get(f"http://127.0.0.1:{ports[platform]}/v21.0/{page_id}", timeout=5, params={
+                "fields": "name,username", "access_token": meta_fakes.DEMO_META_TOKEN})
+            assert page.status_code == 200, (platform, page.text)
+        token = requests.get(f"http://127.0.0.1:{ports['wechat']}/cgi-bin/token", timeout=5, params={
+            "grant_type": "client_credential", "appid": wechat_fakes.DEMO_WC_APP_ID,
+            "secret": wechat_fakes.DEMO_WC_APP_SECRET})
+        assert "access_token" in token.json(), token.text
     finally:
         process.send_signal(signal.SIGTERM)
         stdout, stderr = process.communicate(timeout=10)
     assert process.returncode == 0, stderr
     assert b"odoo" not in stderr.lower()
-    assert f"127.0.0.1:{wa_port}".encode() in stdout
+    for port in ports.values():
+        assert f"127.0.0.1:{port}".encode() in stdout
 
 
 def test_cli_busy_port_is_one_line_and_fails():

@@ -1,4 +1,5 @@
 from . import mail_message
+from . import ir_attachment
 from . import messenger_cached_mixin
 from . import messenger_legal_hold_mixin
 from . import messenger_legal_hold_log

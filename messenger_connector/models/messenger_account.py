@@ -83,7 +83,7 @@ class MessengerAccount(models.Model):
     syncs_templates = fields.Boolean("Template Sync", compute="_compute_capabilities")
     starts_by_phone = fields.Boolean("Writes First by Number", compute="_compute_capabilities")
     registers_webhook = fields.Boolean("Registers Its Webhook", compute="_compute_capabilities")
-    has_verify_token = fields.Boolean("Verify Token", compute="_compute_capabilities")
+    has_verify_token = fields.Boolean("Has a Verify Token", compute="_compute_capabilities")
 
     _sql_constraints = [
         ("webhook_key_unique", "UNIQUE(webhook_key)", "The webhook key must be unique."),

@@ -21,16 +21,16 @@ class MessengerAccount(models.Model):
         help="Messenger: the Facebook Page ID. Instagram: the Instagram professional account ID (what Meta's "
              "webhooks name the account).")
     meta_access_token = fields.Char("Page Access Token", groups=MANAGER, copy=False)
-    meta_app_secret = fields.Char("App Secret", groups=MANAGER, copy=False)
+    meta_app_secret = fields.Char("Messenger/Instagram App Secret", groups=MANAGER, copy=False)
     meta_verify_token = fields.Char(
-        "Verify Token", groups=MANAGER, copy=False, default=_new_token,
+        "Messenger/Instagram Verify Token", groups=MANAGER, copy=False, default=_new_token,
         help="Paste this into Meta's webhook configuration together with the webhook URL.")
     meta_human_agent = fields.Boolean(
         "Human Agent Permission", groups=MANAGER,
         help="The Meta app has the Human Agent permission: a reply typed by an agent may still go up to 7 days "
              "after the person's last message (with the HUMAN_AGENT tag). Without it, replies stop 24 hours "
              "after the person's last message.")
-    meta_api_version = fields.Char("Graph API Version", default="v21.0")
+    meta_api_version = fields.Char("Messenger/Instagram Graph API Version", default="v21.0")
     meta_username = fields.Char(
         "Public Username",
         help="The page's username (m.me/<username>) or the Instagram username (ig.me/m/<username>): used for "

@@ -516,10 +516,11 @@ class MessengerConversation(models.Model):
         vals = {fname: value for fname, value in (
             ("profile_name", profile.name), ("username", profile.username),
             ("profile_picture_url", profile.picture_url), ("profile_language", profile.language)) if value}
-        if vals:
-            self.write(vals)
         if profile.name and self.partner_id and self.partner_id.name == self.external_user_id:
             self.partner_id.sudo().name = profile.name  # the contact was named after the platform id only
+        if vals:
+            # after the contact's name: the chat takes the conversation's name from it
+            self.write(vals)
 
     def _apply_referral(self, referral):
         """A click-to-chat reference that came without a message (a QR scan): it may apply for a job."""
@@ -684,6 +685,17 @@ class MessengerConversation(models.Model):
         and erasure clean (a copy in the lead's description would outlive both)."""
         return Markup('<p>%s <a href="/odoo/messenger.conversation/%s">%s</a></p>') % (
             _("Conversation on %(account)s:", account=self.account_id.name), self.id, _("open the chat"))
+
+    def _forget_lead_links(self):
+        """Replace the "open the chat" link of the leads made from this conversation (it is being deleted)."""
+        self.ensure_one()
+        link = re.compile(r'<a href="/odoo/messenger\.conversation/%d">[^<]*</a>' % self.id)
+        # sudo: the link is the addon's text in the lead; only that link is replaced
+        for lead in self.env["crm.lead"].sudo().with_context(active_test=False).search([
+                ("description", "like", '/odoo/messenger.conversation/%d"' % self.id)]):
+            gone = Markup("<em>%s</em>") % _("the chat was deleted on %(date)s",
+                                              date=self._format_time(fields.Datetime.now()))
+            lead.description = Markup(link.sub(gone, str(lead.description)))
 
     @api.model
     def _action_for_records(self, records, field):
@@ -938,6 +950,8 @@ class MessengerConversation(models.Model):
             "name": _("Send Template"),
             "res_model": "messenger.template.send",
             "view_mode": "form",
+            # complete for callers that run it themselves (the chat's composer), not only for form buttons
+            "views": [(False, "form")],
             "target": "new",
             "context": {"default_conversation_id": self.id},
         }

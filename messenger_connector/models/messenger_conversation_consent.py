@@ -65,6 +65,9 @@ class MessengerConversation(models.Model):
             self._lift_block("inbound", evidence=message.body, message=message)
         action = self.env["messenger.consent.keyword"]._match(message.body) \
             if message.content_type in ("text", "button", "callback") else None
+        if action:
+            # the keyword shows before its confirmation (a keyword links nothing: no chatter is missed)
+            message._post_to_chatters()
         if action == "opt_out":
             self._opt_out(ALL_PURPOSES, "keyword", evidence=message.body, message=message)
             return  # a STOP is no conversation start: no routing, no linking

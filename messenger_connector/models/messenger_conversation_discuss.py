@@ -24,7 +24,7 @@ class MessengerConversation(models.Model):
     def create(self, vals_list):
         conversations = super().create(vals_list)
         conversations._ensure_channel()
-        conversations._notify_inbox()
+        conversations._notify_inbox(list_changed=True)
         return conversations
 
     def write(self, vals):
@@ -51,20 +51,35 @@ class MessengerConversation(models.Model):
             since = conversation.state == "waiting" and conversation.last_inbound_at
             conversation.waiting_minutes = int((now - since).total_seconds() // 60) if since else 0
 
-    def _notify_inbox(self):
-        """Tell the supervisors' live inbox that conversations changed: once per transaction, after it."""
+    @api.ondelete(at_uninstall=False)
+    def _unlink_with_chat(self):
+        """A deleted conversation (erasure, retention, a manager) takes its chat with it through the ORM, so that
+        Discuss removes it from the agents' open tabs (its delete notice), and no lead keeps a link to it."""
+        # sudo: the chat and the links are the conversation's own; whoever may delete it removes them
+        self.sudo().channel_id.unlink()
+        self._notify_inbox(list_changed=True)
+        for conversation in self.sudo():
+            conversation._forget_lead_links()
+
+    def _notify_inbox(self, list_changed=False):
+        """Tell the supervisors' live inbox which conversations changed (``list_changed``: conversations came or
+        went): once per transaction, after it. The inbox reads again only those rows, else the whole list."""
         data = self.env.cr.precommit.data
-        if data.get("messenger_inbox_notified"):
+        notice = data.get("messenger_inbox_notice")
+        if notice is not None:
+            notice["ids"].update(self.ids)
+            notice["list_changed"] = notice["list_changed"] or list_changed
             return
-        data["messenger_inbox_notified"] = True
+        notice = data["messenger_inbox_notice"] = {"ids": set(self.ids), "list_changed": list_changed}
 
         @self.env.cr.precommit.add
         def notify():
-            data.pop("messenger_inbox_notified", None)
+            data.pop("messenger_inbox_notice", None)
             managers = self.env.ref("messenger_connector.group_messenger_manager").sudo().users.filtered(
                 lambda u: not u.share and u.active)
+            payload = {"ids": sorted(notice["ids"]), "list_changed": notice["list_changed"]}
             for partner in managers.partner_id:
-                partner._bus_send("messenger.inbox/updated", {})
+                partner._bus_send("messenger.inbox/updated", payload)
 
     # ------------------------------------------------------------------
     # The chat and its members

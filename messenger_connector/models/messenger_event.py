@@ -62,7 +62,7 @@ class ProcessingBatch:
         self.messages = {}         # (account id, external message id) -> stored (bool), for those looked up
         self.leads = {}            # commercial partner id -> its open crm.lead (most recent first), looked up
         self.candidates = {}       # partner id -> its hr.candidate (by id), looked up
-        self.chatter = []          # ids of messenger.message whose chatter posts wait for the end of the group
+        self.chatter = {}          # ids of messenger.message whose chatter posts wait for the end of the group (keys)
 
 
 def _auto_commit():
@@ -187,7 +187,7 @@ class MessengerEvent(models.Model):
                 finally:
                     cache.pop("messenger_batch", None)
                 # the chatter posts of the whole group, created together (messenger.message._post_to_chatters)
-                self.env["messenger.message"].browse(batch.chatter)._post_to_chatters()
+                self.env["messenger.message"].browse(list(batch.chatter))._post_to_chatters()
             return True
         except Exception as error:  # noqa: BLE001 - applied again one by one, where each failure is kept
             if self.env.cr.closed:

@@ -178,17 +178,19 @@ class MessengerMessage(models.Model):
         While a group of webhook events is applied together (``messenger_batch`` in the cursor's cache, see
         messenger.event._process) the posts wait for the end of the group, then are created together.
         """
+        # each message once (a keyword is posted before its confirmation, then again as it was received)
         batch = self.env.cr.cache.get("messenger_batch")
         if batch is not None:
-            batch.chatter.extend(self.ids)
+            batch.chatter.update(dict.fromkeys(self.ids))
             return
         # sudo: posting into the conversation/contact chatter is part of storing the message, which the caller
         # was allowed to do; each post is authored by the person or the agent, not by sudo.
         # A message with attachments goes through message_post (which moves them to the thread); the others are
         # posted together, in runs that keep the order of every chatter.
-        for message in self.sudo():
+        messages = self.sudo().filtered(lambda m: not m.mail_message_id)
+        for message in messages:
             message.conversation_id.last_message_preview = (message.body or "")[:120] or message._content_label()
-        for run in self.sudo()._runs_by_files():
+        for run in messages._runs_by_files():
             if run.attachment_ids:
                 run._post_to_chatters_one()
             else:

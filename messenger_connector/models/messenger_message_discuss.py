@@ -144,6 +144,14 @@ class MessengerMessage(models.Model):
             # the author's messaging menu (failures) follows the notification
             post._notify_message_notification_update()
 
+    def _download_media(self):
+        result = super()._download_media()
+        # the open chat shows the file as soon as it is here, as Odoo tells a message's update to its chat
+        for message in self.filtered(lambda m: m.media_state == "done" and m.channel_message_id):
+            post = message.channel_message_id.sudo()
+            post._bus_send_store(post, {"attachment_ids": Store.many(post.attachment_ids.sorted("id"))})
+        return result
+
     def _discuss_state(self):
         """The state the chat shows on the message."""
         self.ensure_one()

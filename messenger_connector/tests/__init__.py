@@ -25,3 +25,6 @@ from . import test_i18n
 from . import test_x
 from . import test_meta
 from . import test_wechat
+from . import test_everyday
+from . import test_discuss_everyday_tour
+from . import test_demo

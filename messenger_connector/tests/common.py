@@ -54,6 +54,11 @@ class MessengerCase(common.TransactionCase):
             "company_id": cls.company.id,
             "audience_group_id": False,
         })
+        # the demo's WeChat account would ask its local fake platform (not running here) for a QR code of every
+        # position shown: these tests bring their own accounts
+        demo_wechat = cls.env.ref("messenger_connector.demo_account_wechat", raise_if_not_found=False)
+        if demo_wechat:
+            demo_wechat.active = False
         cls.user_agent = new_test_user(
             cls.env, login="mc_agent", groups="base.group_user,messenger_connector.group_messenger_user",
             name="Agent Smith")

@@ -15,9 +15,8 @@ from .common import WA_PHONE_ID, WA_SECRET, MessengerCase, fakes
 WA_ID = "4917055550009"
 
 
-@tagged("post_install", "-at_install")
-class TestDiscussTour(HttpCase, MessengerCase):
-    """An agent answers a live chat in Discuss; the test plays the platform (signed webhooks, fake API)."""
+class LiveDiscussCase(HttpCase, MessengerCase):
+    """Agents in Discuss with a live bus; the test plays the platform (signed webhooks, fake API)."""
 
     def setUp(self):
         super().setUp()
@@ -64,6 +63,11 @@ class TestDiscussTour(HttpCase, MessengerCase):
             f"{self.base_url()}/messenger/webhook/{self.wa_account.webhook_key}", data=body, timeout=30,
             headers={"Content-Type": "application/json", "X-Hub-Signature-256": fakes.wa_signature(body, WA_SECRET)})
         response.raise_for_status()
+
+
+@tagged("post_install", "-at_install")
+class TestDiscussTour(LiveDiscussCase):
+    """An agent answers a live chat in Discuss; the test plays the platform (signed webhooks, fake API)."""
 
     def play_platform(self, opened, errors):
         """The customer writes once the agent looks at the chat; the answer is read once it reached the fake."""

@@ -1,3 +1,4 @@
+import { Attachment } from "@mail/core/common/attachment_model";
 import { Message } from "@mail/core/common/message";
 import { Notification } from "@mail/core/common/notification_model";
 import { Failure } from "@mail/core/common/failure_model";
@@ -89,5 +90,15 @@ patch(Thread.prototype, {
             return false;
         }
         return super.isSquashed(msg, prevMsg);
+    },
+});
+
+patch(Attachment.prototype, {
+    /** A file sent or received on a messenger stays where it was: the person has it (the server refuses too). */
+    get isDeletable() {
+        if (this.message?.messengerState) {
+            return false;
+        }
+        return super.isDeletable;
     },
 });

@@ -312,3 +312,35 @@ test("the agent's chat window opens by itself when the person writes", async () 
     );
     await contains(".o-mail-ChatWindow .o-mail-Message:contains(Are you there?)");
 });
+
+test("a file sent to the person has no trash icon; a file of an internal note keeps it", async () => {
+    const pyEnv = await startServer();
+    const { channelId } = await messengerChat(pyEnv);
+    const [sentFile, noteFile] = pyEnv["ir.attachment"].create([
+        { name: "quote.pdf", mimetype: "application/pdf", res_id: channelId, res_model: "discuss.channel" },
+        { name: "draft.pdf", mimetype: "application/pdf", res_id: channelId, res_model: "discuss.channel" },
+    ]);
+    pyEnv["mail.message"].create({
+        attachment_ids: [sentFile],
+        author_id: serverState.partnerId,
+        body: "Here is the quote",
+        message_type: "comment",
+        model: "discuss.channel",
+        res_id: channelId,
+        messengerState: { id: 43, state: "delivered", label: "Delivered", direction: "out", error: false },
+    });
+    pyEnv["mail.message"].create({
+        attachment_ids: [noteFile],
+        author_id: serverState.partnerId,
+        body: "Draft for colleagues",
+        message_type: "comment",
+        model: "discuss.channel",
+        res_id: channelId,
+        messengerNote: true,
+    });
+    await start();
+    await openDiscuss(channelId);
+    await contains(".o-mail-Message:contains(Draft for colleagues) .o-mail-AttachmentCard-unlink");
+    await contains(".o-mail-Message:contains(Here is the quote) .o-mail-AttachmentCard", { text: "quote.pdf" });
+    await contains(".o-mail-Message:contains(Here is the quote) .o-mail-AttachmentCard-unlink", { count: 0 });
+});

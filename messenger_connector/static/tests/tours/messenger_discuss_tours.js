@@ -72,3 +72,57 @@ tours.add("messenger_discuss_assigned", {
         },
     ],
 });
+
+tours.add("messenger_discuss_everyday", {
+    url: "/odoo/discuss",
+    steps: () => [
+        {
+            trigger: ".o-mail-DiscussSidebarChannel:has(.o-messenger-name:contains(Tina Tour))",
+            run: "click",
+        },
+        {
+            content: "The reply window has closed: the chat offers a template",
+            trigger: ".o-messenger-window-closed .o-messenger-send-template",
+            run: "click",
+        },
+        {
+            content: "The template wizard opens over the chat",
+            trigger: ".modal .o_form_view .o_field_widget[name=template_id]",
+        },
+        {
+            trigger: ".modal-header .btn-close",
+            run: "click",
+        },
+        {
+            content: "The customer's photo shows as soon as it is downloaded, without reload",
+            trigger: ".o-mail-Message:contains(photo of the damage) .o-mail-AttachmentImage img",
+            timeout: 60000,
+        },
+        {
+            content: "What the customer sent stays: no trash icon",
+            trigger:
+                ".o-mail-Message:contains(photo of the damage):not(:has(.o-mail-AttachmentImage button[title=Remove]))",
+        },
+        {
+            content: "A note for colleagues (the window is open again)",
+            trigger: ".o-messenger-note-toggle",
+            run: "click",
+        },
+        {
+            trigger: ".o-mail-Composer-input",
+            run: "edit The photo arrived",
+        },
+        {
+            trigger: ".o-mail-Composer-input",
+            run: "press Enter",
+        },
+        {
+            content: "The person's data is erased meanwhile: the chat leaves the open tab",
+            trigger: ".o-mail-DiscussSidebar:not(:has(.o-messenger-name:contains(Tina Tour)))",
+            timeout: 60000,
+        },
+        {
+            trigger: "body:not(:has(.o-mail-Message:contains(photo of the damage)))",
+        },
+    ],
+});
