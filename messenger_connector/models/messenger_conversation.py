@@ -10,6 +10,7 @@ from odoo.osv import expression
 from odoo.tools import format_datetime, html2plaintext
 
 from .. import providers as prov
+from .discuss_channel import by_addon
 
 _logger = logging.getLogger(__name__)
 
@@ -813,6 +814,7 @@ class MessengerConversation(models.Model):
         body = (body or "").strip()
         if not body and not attachment_ids:
             raise UserError(_("Write a message first."))
+        self._check_reply_allowed_by_assignment()
         self._check_can_send()
         return self._queue({"body": body, "content_type": "text" if not attachment_ids else "document"},
                            attachment_ids=attachment_ids).id
@@ -826,6 +828,7 @@ class MessengerConversation(models.Model):
         self.ensure_one()
         if not name or not language:
             raise UserError(_("A template needs a name and a language code."))
+        self._check_reply_allowed_by_assignment()
         self._check_can_send(template=True)
         template = self.env["messenger.template"]._find(self.account_id, name, language)
         if template and isinstance(params, (list, tuple)) and any(isinstance(p, dict) for p in params):
@@ -887,7 +890,18 @@ class MessengerConversation(models.Model):
 
         Notes and the addon's own copies of messages (``messenger_chatter_copy``) stay in the chatter.
         """
-        if self.env.context.get("messenger_chatter_copy") or not self._is_reply_post(kwargs):
+        if by_addon(self.env, "messenger_chatter_copy"):
+            return super().message_post(**kwargs)
+        author_id = kwargs.get("author_id")
+        if author_id and author_id != self.env.user.partner_id.id:
+            raise AccessError(_("You can only post in a conversation as yourself."))
+        if kwargs.get("partner_ids"):
+            # a note notifies colleagues only: the person is reached by the platform, never by e-mail
+            # sudo: whether the mentioned contacts are employees
+            partners = self.env["res.partner"].sudo().browse(kwargs["partner_ids"])
+            kwargs["partner_ids"] = partners.filtered(
+                lambda p: p.user_ids.filtered(lambda u: not u.share and u.active)).ids
+        if not self._is_reply_post(kwargs):
             return super().message_post(**kwargs)
         self.ensure_one()
         body = kwargs.get("body") or ""

@@ -13,6 +13,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tools import plaintext2html
 
 from .. import providers as prov
+from .discuss_channel import BY_ADDON
 
 _logger = logging.getLogger(__name__)
 
@@ -221,7 +222,7 @@ class MessengerMessage(models.Model):
         conversation = self.conversation_id
         body = self._chatter_body()
         author = self._chatter_author()
-        post = conversation.with_context(mail_create_nosubscribe=True, messenger_chatter_copy=True).message_post(
+        post = conversation.with_context(mail_create_nosubscribe=True, messenger_chatter_copy=BY_ADDON).message_post(
             body=body, author_id=author, message_type="comment",
             subtype_xmlid="mail.mt_comment" if self.direction == "in" else "mail.mt_note",
             attachment_ids=self.attachment_ids.ids)
