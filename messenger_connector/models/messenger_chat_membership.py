@@ -92,28 +92,31 @@ class BusBus(models.Model):
     def _poll(self, channels, last=0, ignore_ids=None):
         # a websocket keeps the channels it subscribed to until it subscribes again: the messenger chats its user
         # has left since are dropped here, so that a client that ignores the leave notice receives no more of them
-        chats = self.env["discuss.channel"]
-        for channel in channels:
-            record = channel[0] if isinstance(channel, tuple) and channel else channel
-            if isinstance(record, models.BaseModel) and record._name == "discuss.channel":
-                chats |= chats.browse(record.ids)
-        if chats:
+        channel_ids = {self._messenger_channel_id(channel) for channel in channels} - {None}
+        if channel_ids:
             # sudo: which of these channels are chats, and whether the websocket's user is still in them
-            chats = chats.sudo().search([("id", "in", chats.ids), ("channel_type", "=", "messenger")])
-        if chats:
+            chats = self.env["discuss.channel"].sudo().search(
+                [("id", "in", list(channel_ids)), ("channel_type", "=", "messenger")])
             partner = self.env.user.partner_id if self.env.uid else self.env["res.partner"]
             kept = self.env["discuss.channel.member"].sudo().search(
-                [("channel_id", "in", chats.ids), ("partner_id", "=", partner.id)]).channel_id if partner else chats.browse()
+                [("channel_id", "in", chats.ids), ("partner_id", "=", partner.id)]).channel_id \
+                if chats and partner else chats.browse()
             left = set((chats - kept).ids)
             if left:
-                channels = [channel for channel in channels if not self._messenger_left_chat(channel, left)]
+                channels = [channel for channel in channels if self._messenger_channel_id(channel) not in left]
         return super()._poll(channels, last=last, ignore_ids=ignore_ids)
 
     @api.model
-    def _messenger_left_chat(self, channel, left_ids):
-        record = channel[0] if isinstance(channel, tuple) and channel else channel
-        return isinstance(record, models.BaseModel) and record._name == "discuss.channel" and \
-            bool(set(record.ids) & left_ids)
+    def _messenger_channel_id(self, channel):
+        """The id of the discuss.channel a bus channel belongs to (its own or a subchannel of it), else None:
+        as a record, (record, subchannel), or as a websocket holds it, (db, model, id[, subchannel])."""
+        if isinstance(channel, tuple) and channel and isinstance(channel[0], models.BaseModel):
+            channel = channel[0]
+        if isinstance(channel, models.BaseModel):
+            return channel.id if channel._name == "discuss.channel" and len(channel) == 1 else None
+        if isinstance(channel, (tuple, list)) and len(channel) >= 3 and channel[1] == "discuss.channel":
+            return channel[2]
+        return None
 
 
 # pylint: disable=consider-merging-classes-inherited
