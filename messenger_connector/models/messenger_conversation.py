@@ -112,6 +112,9 @@ class MessengerConversation(models.Model):
             if refused:
                 raise AccessError(_("%(fields)s of a conversation come from the platform and cannot be changed.",
                                     fields=", ".join(sorted(refused))))
+            if "partner_id" in vals and any(c.partner_id.id != vals["partner_id"] for c in self):
+                # the conversation goes with its contact into that person's data export and erasure
+                raise AccessError(_("The contact of a conversation is changed with Change Contact, with a reason."))
             self._check_link_access(vals)
         result = super().write(vals)
         if vals.get("user_id"):
@@ -938,6 +941,35 @@ class MessengerConversation(models.Model):
 
     def action_reopen(self):
         self.write({"state": "waiting"})
+
+    def action_change_partner(self, partner_id, reason):
+        """Move the conversation to another contact, with the reason logged in its chatter: open to those who
+        may edit the conversation and both contacts (its messages go with it into that person's data)."""
+        self.ensure_one()
+        reason = (reason or "").strip()
+        if not reason:
+            raise UserError(_("Say why the chat belongs to another contact."))
+        self.check_access("write")
+        new = self.env["res.partner"].browse(partner_id).exists()
+        if not new:
+            raise UserError(_("Choose the contact the chat belongs to."))
+        previous = self.partner_id
+        (previous | new).check_access("write")
+        if previous == new:
+            return True
+        # sudo: the contact is the addon's field, changed here after the checks above
+        self.sudo().write({"partner_id": new.id})
+        self.message_post(body=_("Contact changed from %(previous)s to %(new)s: %(reason)s",
+                                 previous=previous.display_name or _("none"), new=new.display_name, reason=reason),
+                          message_type="comment", subtype_xmlid="mail.mt_note")
+        return True
+
+    def action_open_change_partner(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window", "res_model": "messenger.contact.change", "view_mode": "form",
+            "target": "new", "name": _("Change Contact"), "context": {"default_conversation_id": self.id},
+        }
 
     def action_mark_reviewed(self):
         self.write({"needs_review": False, "review_reason": False})

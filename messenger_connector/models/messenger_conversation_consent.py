@@ -249,13 +249,24 @@ class MessengerConversation(models.Model):
         counts = (messages - held)._remove_content(delete=delete)
         events._remove_content()
         consents._erase_evidence()
+        chat = conversation.channel_id
         if delete and not held:
+            # the chat goes with its posts (the colleagues' notes about the person, who handled it): the database
+            # would drop the chat with the conversation, and leave its posts behind
+            chat.unlink()
             conversation.unlink()
             return counts
         # sudo (here and below): retention and erasure run for whoever triggered them (cron, a manager) and must
         # reach every copy; they only ever remove this conversation's content
         chatter = self.env["mail.message"].sudo().search([("model", "=", self._name), ("res_id", "=", self.id)])
         kept = held.chatter_message_ids
+        if chat:
+            # the colleagues' notes in the chat speak of the person too
+            chat_posts = self.env["mail.message"].sudo().search(
+                [("model", "=", "discuss.channel"), ("res_id", "=", chat.id)])
+            chat_posts.filtered(lambda m: m not in held.channel_message_id and m.message_type == "comment").write(
+                {"body": _("[removed]")})
+            chatter |= chat_posts
         chatter.filtered(lambda m: m not in kept and m.message_type != "notification").write(
             {"body": _("[removed]")})
         (self.env["ir.attachment"].sudo().search([("res_model", "=", self._name), ("res_id", "=", self.id)])

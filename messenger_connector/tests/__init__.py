@@ -26,3 +26,4 @@ from . import test_x
 from . import test_meta
 from . import test_wechat
 from . import test_chat_membership
+from . import test_chat_integrity

@@ -4,3 +4,4 @@ from . import messenger_compose
 from . import messenger_consent_record
 from . import messenger_data_request
 from . import messenger_legal_hold_change
+from . import messenger_contact_change
