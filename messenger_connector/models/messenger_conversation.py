@@ -11,6 +11,7 @@ from odoo.tools import format_datetime, html2plaintext
 
 from .. import providers as prov
 from .discuss_channel import by_addon
+from .messenger_message import clean_filename
 
 _logger = logging.getLogger(__name__)
 
@@ -448,7 +449,7 @@ class MessengerConversation(models.Model):
             "event_id": event_record.id,
             "media_ref": event.media and {
                 "id": event.media.id, "url": event.media.url, "mime_type": event.media.mime_type,
-                "filename": event.media.filename} or False,
+                "filename": clean_filename(event.media.filename)} or False,
             "media_state": "pending" if event.media else "none",
             "callback_query_id": event.callback_query_id or False,
             "location": event.location and {
