@@ -87,7 +87,9 @@ class MessengerWeChatBroadcast(models.Model):
         """Count the account's broadcasts under a lock: a concurrent send of the same account waits for this
         transaction, then fails on its concurrent update (and is retried by Odoo), so that it counts this one."""
         # sudo: the time of the account's last broadcast is the addon's field
-        self.account_id.sudo().write({"wc_last_broadcast_at": fields.Datetime.now()})
+        account = self.account_id.sudo()
+        account.write({"wc_last_broadcast_at": fields.Datetime.now()})
+        account.flush_recordset(["wc_last_broadcast_at"])  # the row is locked now, before anything is counted
 
     def _check_quota(self, now=None):
         """Refuse (UserError) when the period's broadcasts are used, naming the day the next one may go."""

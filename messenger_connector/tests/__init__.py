@@ -27,3 +27,4 @@ from . import test_meta
 from . import test_wechat
 from . import test_chat_membership
 from . import test_chat_integrity
+from . import test_platform_inputs
