@@ -130,7 +130,8 @@ class TestPlatformInputs(MessengerCase, HttpCase):
                     with closing(sql_db.db_connect(dbname).cursor()) as cr:
                         env = api.Environment(cr, SUPERUSER_ID, {})
                         broadcast = env["messenger.wechat.broadcast"].browse(broadcast_id)
-                        broadcast.state  # noqa: B018 - the transaction's snapshot, taken before the others commit
+                        # the transaction's snapshot, taken before the others commit
+                        self.assertEqual(broadcast.state, "draft")
                         if first:
                             first = False
                             barrier.wait(10)
