@@ -124,15 +124,15 @@ class MessengerConversation(models.Model):
         return readers
 
     def _sync_channel_members(self):
-        """Members of each chat: who should be in it and may read it; anyone who may no longer read the
-        conversation leaves it at once (in the transaction that changed the access)."""
+        """Members of each chat: who works on it and may read it; anyone else leaves it at once (in the
+        transaction that changed the access). A manager who opened the chat (Open Chat) stays until its people
+        change: managers may read every chat, but are not in every chat."""
         Member = self.env["discuss.channel.member"].sudo().with_context(messenger_membership=BY_ADDON)
         self.env["messenger.conversation"].invalidate_model(["access_read", "access_write"])
         for conversation in self.sudo().filtered("channel_id"):
             channel = conversation.channel_id
             members = channel.channel_member_ids
-            present = members.partner_id.user_ids.filtered(lambda u: not u.share)
-            readers = conversation._readers(conversation._channel_audience() | present)
+            readers = conversation._readers(conversation._channel_audience())
             leaving = members.browse([m.id for m in members if not m.partner_id.user_ids & readers])
             joining = readers.partner_id - members.partner_id
             for member in leaving:

@@ -128,6 +128,17 @@ class TestChatMembership(WebsocketCase, matrix.TestAccessMatrix):
         with self.assertRaises(AccessError):
             channel.with_user(self.team_member).write({"messenger_conversation_id": self.old_chat.id})
 
+    def test_a_manager_is_not_made_a_member_of_every_chat(self):
+        chat = self.chats["unlinked"]
+        self.wa_account.user_ids = False  # no team: the Messenger users (managers among them) share the chat
+        self.assertIn(self.user_manager.partner_id, self.members("unlinked").partner_id)
+        applicant = self.chats["app_x"].applicant_id
+        chat.write({"applicant_id": applicant.id, "candidate_id": applicant.candidate_id.id})
+        # the candidate's chat is the recruiters': the manager may still open it, but gets none of its pop-ups
+        self.assertTrue(chat.with_user(self.user_manager).has_access("read"))
+        self.assertNotIn(self.user_manager.partner_id, self.members("unlinked").partner_id)
+        self.assertIn(self.recruiter_x.partner_id, self.members("unlinked").partner_id)
+
     # --- losing access is leaving ---------------------------------------------------------------------
 
     def test_deleting_the_lead_removes_its_people(self):
