@@ -312,3 +312,19 @@ test("the agent's chat window opens by itself when the person writes", async () 
     );
     await contains(".o-mail-ChatWindow .o-mail-Message:contains(Are you there?)");
 });
+
+test("nobody is invited into a messenger chat: its members follow the conversation's access", async () => {
+    const pyEnv = await startServer();
+    const { channelId } = await messengerChat(pyEnv);
+    const otherId = pyEnv["discuss.channel"].create({
+        name: "General",
+        channel_type: "channel",
+        channel_member_ids: [Command.create({ partner_id: serverState.partnerId })],
+    });
+    await start();
+    await openDiscuss(otherId);
+    await contains(".o-mail-Discuss-header button[title='Invite People']");
+    await openDiscuss(channelId);
+    await contains(".o-messenger-ComposerBar");
+    await contains(".o-mail-Discuss-header button[title='Invite People']", { count: 0 });
+});
