@@ -161,3 +161,13 @@ class TestChatIntegrity(HttpCase, matrix.TestAccessMatrix):
         left = self.env["mail.message"].search([("record_name", "ilike", "Person 1001"),
                                                 ("model", "in", ("discuss.channel", "messenger.conversation"))])
         self.assertFalse(left, left.read(["model", "res_id", "body", "message_type"]))
+
+    def test_anonymizing_reaches_the_chats_notes(self):
+        channel = self.chat.channel_id
+        note = channel.with_user(self.sales_a).message_post(
+            body="Person 1001 is a tough one", message_type="comment", subtype_xmlid="mail.mt_note")
+        self.chat._retention_remove(delete=False)  # a retention policy that anonymizes
+        self.assertEqual(channel.exists(), channel)
+        self.assertNotIn("tough", note.body)
+        self.assertFalse(self.env["mail.message"].search([("record_name", "ilike", "Person 1001"),
+                                                         ("model", "=", "discuss.channel")]))
