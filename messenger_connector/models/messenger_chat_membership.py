@@ -1,6 +1,6 @@
 """Chat membership follows access: when a linked record's access changes (its salesperson, position, team,
 interviewers, company) the conversations' chats follow in the same transaction (hr.job: see hr_job.py)."""
-from odoo import api, fields, models
+from odoo import Command, api, fields, models
 
 
 class CrmLead(models.Model):
@@ -77,8 +77,12 @@ class ResGroups(models.Model):
     _inherit = "res.groups"
 
     def write(self, vals):
-        # Settings > Groups changes users' access as res.users.write does: the chats follow
-        changes_access = {"users", "implied_ids"} & set(vals)
+        # Settings > Groups takes access away as res.users.write does: whoever lost it leaves the chats (adding
+        # users or implied groups, as module installs do, only grants: they join with the chat's next change)
+        changes_access = any(
+            not isinstance(command, (list, tuple)) or command[0] in (Command.DELETE, Command.UNLINK, Command.CLEAR,
+                                                                     Command.SET)
+            for key in ("users", "implied_ids") for command in vals.get(key) or ())
         users = self.sudo().users if changes_access else None
         result = super().write(vals)
         if changes_access:
