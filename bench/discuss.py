@@ -24,6 +24,7 @@ from _common import OdooServer, db_name, fresh_db, log, shell, table
 SETUP = """
 import time
 from odoo.tests import new_test_user
+from odoo.addons.messenger_connector.models.discuss_channel import BY_ADDON
 started = time.time()
 account = env["messenger.account"].create({"name": "Bench WhatsApp", "provider": "whatsapp",
                                            "wa_app_secret": "x", "audience_group_id": False})
@@ -38,7 +39,7 @@ for start in range(0, %(chats)d, 250):
                                   "phone": "+4917%%07d" %% (start + i), "partner_id": partner.id}
                                  for i, partner in enumerate(partners)])
     for chat in chats:
-        chat.channel_id.with_context(messenger_channel_copy=True).message_post(
+        chat.channel_id.with_context(messenger_channel_copy=BY_ADDON).message_post(
             body="Hello, is my order on its way?", author_id=chat.partner_id.id, message_type="comment",
             subtype_xmlid="mail.mt_comment")
     env.cr.commit()

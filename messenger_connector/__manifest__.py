@@ -17,6 +17,7 @@
         "data/utm_data.xml",
         "data/messenger_consent_data.xml",
         "wizard/messenger_template_send_views.xml",
+        "wizard/messenger_contact_change_views.xml",
         "views/messenger_account_views.xml",
         "views/messenger_message_views.xml",
         "views/messenger_conversation_views.xml",

@@ -63,6 +63,11 @@ def receive_delivery(env, webhook_key, headers, args, read_body):
         _logger.warning("Messenger webhook body not understood for account %s: %r", account_id, error,
                         exc_info=True)
         raise BadRequest() from None
+    nonce = provider.replay_nonce(body, args)
+    # sudo: nobody (auth="none") can read the nonces seen; only this delivery's is recorded
+    if nonce is not None and not env["messenger.webhook.nonce"].sudo()._claim(account_id, nonce, key):
+        _logger.info("Messenger webhook refused (403) for account %s: a nonce seen before", account_id)
+        raise Forbidden()
     # sudo: nobody (auth="none") can create events; the row holds only the authenticated raw body.
     Event = env["messenger.event"].sudo()
     if Event._store(env["messenger.account"].browse(account_id), key, text, company_id=company_id):

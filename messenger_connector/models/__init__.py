@@ -28,6 +28,7 @@ from . import messenger_account_meta
 from . import messenger_account_wechat
 from . import messenger_wechat_token
 from . import messenger_wechat_broadcast
+from . import messenger_webhook_nonce
 from . import mail_notification
 from . import discuss_channel
 from . import messenger_conversation_discuss

@@ -11,6 +11,15 @@ from odoo.addons.mail.tools.discuss import Store
 #: each, bench/discuss.py): 2,000 chats would keep Discuss's start busy for seconds.
 MESSENGER_CHATS_AT_START = 200
 
+#: what the addon's own code puts in the context when it sets a chat's members or posts a message of the
+#: platform (as the person): an object, which no RPC call can send (a request's context is JSON)
+BY_ADDON = object()
+
+
+def by_addon(env, key):
+    """Whether the context ``key`` was set by the addon's code (see BY_ADDON), not by a caller."""
+    return env.context.get(key) is BY_ADDON
+
 
 class DiscussChannel(models.Model):
     """The Discuss chat of a messenger conversation: one per conversation, its members those who may read it."""
@@ -28,13 +37,55 @@ class DiscussChannel(models.Model):
     ]
 
     # ------------------------------------------------------------------
+    # Membership: set by the addon alone, from who may read the conversation
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _messenger_check_membership_by_addon(self):
+        if not by_addon(self.env, "messenger_membership"):
+            raise AccessError(_("The members of a messenger chat are the people who may read its conversation: "
+                                "nobody can be invited or join otherwise."))
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        if any(vals.get("channel_type") == "messenger" or vals.get("messenger_conversation_id")
+               for vals in vals_list):
+            self._messenger_check_membership_by_addon()
+        return super().create(vals_list)
+
+    def write(self, vals):
+        if "messenger_conversation_id" in vals or (
+                {"channel_member_ids", "channel_partner_ids", "group_ids", "group_public_id"} & set(vals)
+                and any(channel.channel_type == "messenger" for channel in self)):
+            self._messenger_check_membership_by_addon()
+        return super().write(vals)
+
+    def add_members(self, partner_ids=None, guest_ids=None, **kwargs):
+        if (partner_ids or guest_ids) and any(channel.channel_type == "messenger" for channel in self):
+            self._messenger_check_membership_by_addon()
+        return super().add_members(partner_ids=partner_ids, guest_ids=guest_ids, **kwargs)
+
+    def _create_sub_channel(self, from_message_id=None, name=None):
+        if self.channel_type == "messenger":
+            raise UserError(_("A messenger chat has no threads: its members follow the conversation's access."))
+        return super()._create_sub_channel(from_message_id=from_message_id, name=name)
+
+    # ------------------------------------------------------------------
     # Posting: a comment is sent to the person, a note stays with the colleagues
     # ------------------------------------------------------------------
 
     @api.returns("mail.message", lambda value: value.id)
     def message_post(self, **kwargs):
-        if len(self) != 1 or self.channel_type != "messenger" or self.env.context.get("messenger_channel_copy"):
+        if len(self) != 1 or self.channel_type != "messenger" or by_addon(self.env, "messenger_channel_copy"):
             return super().message_post(**kwargs)
+        # a member posts as themselves: the person's posts and the addon's notices come from the addon alone
+        author_id = kwargs.get("author_id")
+        if author_id and author_id != self.env.user.partner_id.id:
+            raise AccessError(_("You can only post in a messenger chat as yourself."))
+        if kwargs.get("partner_ids"):
+            # mentions notify colleagues in the chat, never the person (nor anyone else) by e-mail
+            members = self.sudo().channel_member_ids.partner_id
+            kwargs["partner_ids"] = [pid for pid in kwargs["partner_ids"] if pid in members.ids]
         if not self._messenger_is_reply(kwargs):
             # a note or a notification: for the colleagues in the chat, never sent
             if kwargs.get("message_type") == "comment":
@@ -167,3 +218,17 @@ class DiscussChannel(models.Model):
                     info = channel.messenger_conversation_id._discuss_infos()[0]
                     channel._bus_send_store(Store(channel, {"messenger": info}))
         pending.update(self.ids)  # the chats of conversations: other channels are left out when sending
+
+
+class DiscussChannelMember(models.Model):
+    _inherit = "discuss.channel.member"
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        # every way into a chat (invitation link, invite, join, a member created over RPC, in sudo or not) ends
+        # here: only the addon's membership sync and Open Chat add members
+        channel_ids = {vals["channel_id"] for vals in vals_list if vals.get("channel_id")}
+        if channel_ids and self.env["discuss.channel"].sudo().search_count(
+                [("id", "in", list(channel_ids)), ("channel_type", "=", "messenger")], limit=1):
+            self.env["discuss.channel"]._messenger_check_membership_by_addon()
+        return super().create(vals_list)

@@ -37,6 +37,9 @@ class MessengerAccount(models.Model):
              "Configuration).")
     wc_encoding_aes_key = fields.Char(
         "EncodingAESKey", groups=MANAGER, copy=False, help="The 43 characters of the server configuration.")
+    wc_last_broadcast_at = fields.Datetime(
+        "Last Broadcast", readonly=True, copy=False,
+        help="WeChat: when the account's last broadcast was sent or tried (its quota is counted after it).")
     wc_encryption = fields.Selection(
         [(key, label) for key, label in zip(ENCRYPTIONS, ["Plain text", "Compatible", "Safe (encrypted)"])],
         "Message Encryption", default="safe", groups=MANAGER,

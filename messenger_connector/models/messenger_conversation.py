@@ -10,6 +10,8 @@ from odoo.osv import expression
 from odoo.tools import format_datetime, html2plaintext
 
 from .. import providers as prov
+from .discuss_channel import by_addon
+from .messenger_message import clean_filename
 
 _logger = logging.getLogger(__name__)
 
@@ -111,6 +113,9 @@ class MessengerConversation(models.Model):
             if refused:
                 raise AccessError(_("%(fields)s of a conversation come from the platform and cannot be changed.",
                                     fields=", ".join(sorted(refused))))
+            if "partner_id" in vals and any(c.partner_id.id != vals["partner_id"] for c in self):
+                # the conversation goes with its contact into that person's data export and erasure
+                raise AccessError(_("The contact of a conversation is changed with Change Contact, with a reason."))
             self._check_link_access(vals)
         result = super().write(vals)
         if vals.get("user_id"):
@@ -444,7 +449,7 @@ class MessengerConversation(models.Model):
             "event_id": event_record.id,
             "media_ref": event.media and {
                 "id": event.media.id, "url": event.media.url, "mime_type": event.media.mime_type,
-                "filename": event.media.filename} or False,
+                "filename": clean_filename(event.media.filename)} or False,
             "media_state": "pending" if event.media else "none",
             "callback_query_id": event.callback_query_id or False,
             "location": event.location and {
@@ -825,6 +830,8 @@ class MessengerConversation(models.Model):
         body = (body or "").strip()
         if not body and not attachment_ids:
             raise UserError(_("Write a message first."))
+        if not self.env.su:  # the server's own code (an automation) is not a colleague taking the chat over
+            self._check_reply_allowed_by_assignment()
         self._check_can_send()
         return self._queue({"body": body, "content_type": "text" if not attachment_ids else "document"},
                            attachment_ids=attachment_ids).id
@@ -838,6 +845,8 @@ class MessengerConversation(models.Model):
         self.ensure_one()
         if not name or not language:
             raise UserError(_("A template needs a name and a language code."))
+        if not self.env.su:
+            self._check_reply_allowed_by_assignment()
         self._check_can_send(template=True)
         template = self.env["messenger.template"]._find(self.account_id, name, language)
         if template and isinstance(params, (list, tuple)) and any(isinstance(p, dict) for p in params):
@@ -899,7 +908,18 @@ class MessengerConversation(models.Model):
 
         Notes and the addon's own copies of messages (``messenger_chatter_copy``) stay in the chatter.
         """
-        if self.env.context.get("messenger_chatter_copy") or not self._is_reply_post(kwargs):
+        if by_addon(self.env, "messenger_chatter_copy"):
+            return super().message_post(**kwargs)
+        author_id = kwargs.get("author_id")
+        if author_id and author_id != self.env.user.partner_id.id:
+            raise AccessError(_("You can only post in a conversation as yourself."))
+        if kwargs.get("partner_ids"):
+            # a note notifies colleagues only: the person is reached by the platform, never by e-mail
+            # sudo: whether the mentioned contacts are employees
+            partners = self.env["res.partner"].sudo().browse(kwargs["partner_ids"])
+            kwargs["partner_ids"] = partners.filtered(
+                lambda p: p.user_ids.filtered(lambda u: not u.share and u.active)).ids
+        if not self._is_reply_post(kwargs):
             return super().message_post(**kwargs)
         self.ensure_one()
         body = kwargs.get("body") or ""
@@ -936,6 +956,35 @@ class MessengerConversation(models.Model):
 
     def action_reopen(self):
         self.write({"state": "waiting"})
+
+    def action_change_partner(self, partner_id, reason):
+        """Move the conversation to another contact, with the reason logged in its chatter: open to those who
+        may edit the conversation and both contacts (its messages go with it into that person's data)."""
+        self.ensure_one()
+        reason = (reason or "").strip()
+        if not reason:
+            raise UserError(_("Say why the chat belongs to another contact."))
+        self.check_access("write")
+        new = self.env["res.partner"].browse(partner_id).exists()
+        if not new:
+            raise UserError(_("Choose the contact the chat belongs to."))
+        previous = self.partner_id
+        (previous | new).check_access("write")
+        if previous == new:
+            return True
+        # sudo: the contact is the addon's field, changed here after the checks above
+        self.sudo().write({"partner_id": new.id})
+        self.message_post(body=_("Contact changed from %(previous)s to %(new)s: %(reason)s",
+                                 previous=previous.display_name or _("none"), new=new.display_name, reason=reason),
+                          message_type="comment", subtype_xmlid="mail.mt_note")
+        return True
+
+    def action_open_change_partner(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window", "res_model": "messenger.contact.change", "view_mode": "form",
+            "target": "new", "name": _("Change Contact"), "context": {"default_conversation_id": self.id},
+        }
 
     def action_mark_reviewed(self):
         self.write({"needs_review": False, "review_reason": False})

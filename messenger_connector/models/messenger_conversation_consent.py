@@ -1,10 +1,12 @@
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 
 from .. import providers as prov
 from .messenger_consent import PURPOSES
 
 ALL_PURPOSES = [key for key, _label in PURPOSES]
+#: consent sources of entries recorded by people (a form, an import, by hand), not by the person or platform
+RECORDED_BY_PEOPLE = ("manual", "web_form", "import")
 
 
 class MessengerConversation(models.Model):
@@ -138,6 +140,16 @@ class MessengerConversation(models.Model):
 
     def _opt_in(self, purposes, source, evidence=None, message=None, reason=None, confirm=True):
         self.ensure_one()
+        if source in RECORDED_BY_PEOPLE and any(self._consent_state(p) == "opt_out" for p in purposes):
+            # only the person undoes their opt-out (START, the platform's resume); a manager may record that they
+            # did so elsewhere, with a reason, as a manual entry
+            if not (self.env.is_superuser() or self.env.user.has_group("messenger_connector.group_messenger_manager")):
+                raise AccessError(_("%(name)s opted out: only a Messenger manager may record an opt-in now, with "
+                                    "a reason.", name=self.name))
+            if not (reason or "").strip():
+                raise UserError(_("%(name)s opted out: say why the opt-in is recorded now (how and when the person "
+                                  "gave it).", name=self.name))
+            source = "manual"
         self.env["messenger.consent"]._record(self, purposes, "opt_in", source, evidence=evidence,
                                               message=message, reason=reason)
         if not any(self._consent_state(p) == "opt_out" for p in ALL_PURPOSES):
@@ -252,13 +264,24 @@ class MessengerConversation(models.Model):
         counts = (messages - held)._remove_content(delete=delete)
         events._remove_content()
         consents._erase_evidence()
+        chat = conversation.channel_id
         if delete and not held:
+            # the chat goes with its posts (the colleagues' notes about the person, who handled it): the database
+            # would drop the chat with the conversation, and leave its posts behind
+            chat.unlink()
             conversation.unlink()
             return counts
         # sudo (here and below): retention and erasure run for whoever triggered them (cron, a manager) and must
         # reach every copy; they only ever remove this conversation's content
         chatter = self.env["mail.message"].sudo().search([("model", "=", self._name), ("res_id", "=", self.id)])
         kept = held.chatter_message_ids
+        if chat:
+            # the colleagues' notes in the chat speak of the person too
+            chat_posts = self.env["mail.message"].sudo().search(
+                [("model", "=", "discuss.channel"), ("res_id", "=", chat.id)])
+            chat_posts.filtered(lambda m: m not in held.channel_message_id and m.message_type == "comment").write(
+                {"body": _("[removed]")})
+            chatter |= chat_posts
         chatter.filtered(lambda m: m not in kept and m.message_type != "notification").write(
             {"body": _("[removed]")})
         (self.env["ir.attachment"].sudo().search([("res_model", "=", self._name), ("res_id", "=", self.id)])

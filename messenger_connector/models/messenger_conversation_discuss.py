@@ -3,6 +3,8 @@ from odoo.exceptions import UserError
 
 from odoo.addons.mail.tools.discuss import Store
 
+from .discuss_channel import BY_ADDON
+
 #: conversation fields whose change may change who can read the chat (see _access_domain)
 ACCESS_FIELDS = frozenset({"lead_id", "applicant_id", "candidate_id", "account_id", "user_id", "team_id"})
 
@@ -91,7 +93,8 @@ class MessengerConversation(models.Model):
         if not missing:
             return
         # sudo: the chat is part of the conversation; its members are set right after, by access
-        channels = self.env["discuss.channel"].sudo().with_context(install_mode=True).create([{
+        channels = self.env["discuss.channel"].sudo().with_context(
+            install_mode=True, messenger_membership=BY_ADDON).create([{
             "name": conversation.name or conversation.external_user_id,
             "channel_type": "messenger",
             "messenger_conversation_id": conversation.id,
@@ -136,15 +139,15 @@ class MessengerConversation(models.Model):
         return readers
 
     def _sync_channel_members(self):
-        """Members of each chat: who should be in it and may read it; anyone who may no longer read the
-        conversation leaves it at once (in the transaction that changed the access)."""
-        Member = self.env["discuss.channel.member"].sudo()
+        """Members of each chat: who works on it and may read it; anyone else leaves it at once (in the
+        transaction that changed the access). A manager who opened the chat (Open Chat) stays until its people
+        change: managers may read every chat, but are not in every chat."""
+        Member = self.env["discuss.channel.member"].sudo().with_context(messenger_membership=BY_ADDON)
         self.env["messenger.conversation"].invalidate_model(["access_read", "access_write"])
         for conversation in self.sudo().filtered("channel_id"):
             channel = conversation.channel_id
             members = channel.channel_member_ids
-            present = members.partner_id.user_ids.filtered(lambda u: not u.share)
-            readers = conversation._readers(conversation._channel_audience() | present)
+            readers = conversation._readers(conversation._channel_audience())
             leaving = members.browse([m.id for m in members if not m.partner_id.user_ids & readers])
             joining = readers.partner_id - members.partner_id
             for member in leaving:
@@ -209,7 +212,7 @@ class MessengerConversation(models.Model):
         if self.assign_note:
             body = _("%(agent)s handles this chat now: %(note)s", agent=self.user_id.name, note=self.assign_note)
         # sudo: a notification of the addon in the chat, authored by whoever made the change
-        self.channel_id.sudo().with_context(messenger_channel_copy=True).message_post(
+        self.channel_id.sudo().with_context(messenger_channel_copy=BY_ADDON).message_post(
             body=body, message_type="notification", subtype_xmlid="mail.mt_note",
             author_id=self.env.user.partner_id.id)
 
@@ -267,14 +270,21 @@ class MessengerConversation(models.Model):
         channel = self._messenger_channel()
         user = self.env.user
         if not user.share and user.partner_id not in channel.sudo().channel_member_ids.partner_id:
-            self.env["discuss.channel.member"].sudo().create({"channel_id": channel.id,
-                                                              "partner_id": user.partner_id.id})
+            self.env["discuss.channel.member"].sudo().with_context(messenger_membership=BY_ADDON).create({
+                "channel_id": channel.id, "partner_id": user.partner_id.id})
         return {
             "type": "ir.actions.client",
             "tag": "mail.action_discuss",
             "params": {"active_id": f"discuss.channel_{channel.id}"},
             "context": {"active_id": f"discuss.channel_{channel.id}"},
         }
+
+    @api.model
+    def _sync_channels_after_unlink(self, conversations, link_field):
+        """After the deletion of the records linked through ``link_field`` (the database unlinked them)."""
+        conversations = conversations.exists()
+        conversations.invalidate_recordset([link_field])
+        self._sync_channels_of(conversations)
 
     @api.model
     def _sync_channels_of(self, conversations):

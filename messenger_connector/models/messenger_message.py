@@ -5,6 +5,7 @@ import logging
 import mimetypes
 import threading
 import time
+import unicodedata
 
 import psycopg2
 
@@ -13,10 +14,26 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tools import plaintext2html
 
 from .. import providers as prov
+from .discuss_channel import BY_ADDON
 
 _logger = logging.getLogger(__name__)
 
 #: Outbound states only move forward along this order ("failed" is final until a person retries).
+#: the longest file name kept (most file systems' limit, in characters)
+MAX_FILENAME = 255
+
+
+def clean_filename(name):
+    """A sender's file name as stored: its last path component (no directory can be named), without control
+    or format characters (a right-to-left override makes "\u202etxt.exe" read "exe.txt"), without leading dots;
+    None when nothing is left."""
+    name = unicodedata.normalize("NFC", name) if isinstance(name, str) else ""
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(char for char in name if unicodedata.category(char) not in ("Cc", "Cf", "Cs"))
+    name = name.strip().lstrip(".").strip()
+    return name[:MAX_FILENAME] or None
+
+
 STATE_RANK = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "read": 4}
 #: A message left in "sending" longer than this was interrupted (the sender died mid-call). Only used when
 #: the sender lock is not ours to hold; under the lock any "sending" row is an interrupted one.
@@ -223,7 +240,7 @@ class MessengerMessage(models.Model):
         conversation = self.conversation_id
         body = self._chatter_body()
         author = self._chatter_author()
-        post = conversation.with_context(mail_create_nosubscribe=True, messenger_chatter_copy=True).message_post(
+        post = conversation.with_context(mail_create_nosubscribe=True, messenger_chatter_copy=BY_ADDON).message_post(
             body=body, author_id=author, message_type="comment",
             subtype_xmlid="mail.mt_comment" if self.direction == "in" else "mail.mt_note",
             attachment_ids=self.attachment_ids.ids)
@@ -436,7 +453,7 @@ class MessengerMessage(models.Model):
                     "message to try again.", error=error.message))
                 continue
             mime = self._safe_mimetype(downloaded.mime_type or media.mime_type or "application/octet-stream")
-            name = downloaded.filename or media.filename or "%s-%s%s" % (
+            name = clean_filename(downloaded.filename) or clean_filename(media.filename) or "%s-%s%s" % (
                 message.content_type, message.id, self._guess_extension(mime))
             # stored the way Odoo stores an ordinary user's upload (HTML, SVG, XML become text/plain),
             # although the cron runs as superuser: whatever the sender claimed, nothing is served as a page

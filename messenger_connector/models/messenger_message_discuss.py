@@ -2,6 +2,8 @@ from odoo import api, fields, models
 
 from odoo.addons.mail.tools.discuss import Store
 
+from .discuss_channel import BY_ADDON
+
 #: a messenger message's state as Odoo's notification status of its chat post (what the failure systray reads)
 NOTIFICATION_STATUS = {"queued": "ready", "sending": "process", "sent": "sent", "delivered": "sent",
                        "read": "sent", "failed": "exception"}
@@ -58,7 +60,7 @@ class MessengerMessage(models.Model):
     def _post_to_channel_one(self):
         self.ensure_one()
         channel = self.conversation_id._messenger_channel()
-        post = channel.with_context(messenger_channel_copy=True, mail_create_nosubscribe=True).message_post(
+        post = channel.with_context(messenger_channel_copy=BY_ADDON, mail_create_nosubscribe=True).message_post(
             body=self._chatter_body(), author_id=self._chatter_author(), message_type="comment",
             subtype_xmlid="mail.mt_comment", attachment_ids=self.attachment_ids.ids)
         self._link_channel_posts(post)
@@ -72,7 +74,7 @@ class MessengerMessage(models.Model):
         included, against message_post by tests/test_processing.py."""
         channels = {message: message.conversation_id._messenger_channel() for message in self}
         chats = self.env["discuss.channel"].sudo().union(*channels.values()).with_context(
-            messenger_channel_copy=True, mail_create_nosubscribe=True, mail_post_autofollow=False)
+            messenger_channel_copy=BY_ADDON, mail_create_nosubscribe=True, mail_post_autofollow=False)
         chats.last_interest_dt = fields.Datetime.now()  # what discuss.channel.message_post writes first
         comment = self.env["ir.model.data"]._xmlid_to_res_id("mail.mt_comment")
         post_values = self._message_post_values([

@@ -51,8 +51,8 @@ class MessengerWeChatBroadcast(models.Model):
     company_id = fields.Many2one(related="account_id.company_id", store=True, index=True)
     body = fields.Text(required=True)
     purpose = fields.Selection(
-        PURPOSES, required=True, default="marketing",
-        help="Only the followers whose latest consent for this purpose is an opt-in receive the broadcast.")
+        PURPOSES, required=True, default="marketing", readonly=True,
+        help="A broadcast is marketing: only the followers whose latest marketing consent is an opt-in receive it.")
     state = fields.Selection(
         [("draft", "Draft"), ("sent", "Sent"), ("failed", "Failed")],
         default="draft", required=True, readonly=True, index=True)
@@ -66,12 +66,30 @@ class MessengerWeChatBroadcast(models.Model):
         help="Sent with the broadcast: WeChat refuses a second broadcast with the same id (a retry after a lost "
              "answer sends nothing twice).")
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        # the same text to every follower, unasked: marketing, whatever label it is given
+        return super().create([dict(vals, purpose="marketing") for vals in vals_list])
+
+    def write(self, vals):
+        if "purpose" in vals:
+            vals = dict(vals, purpose="marketing")
+        return super().write(vals)
+
     def _recipients(self):
-        """The conversations of the account's followers opted in to the broadcast's purpose (not blocked)."""
+        """The conversations of the account's followers opted in to marketing (not blocked)."""
         self.ensure_one()
         conversations = self.env["messenger.conversation"].sudo().search([
             ("account_id", "=", self.account_id.id), ("blocked", "=", False)])
-        return conversations.filtered(lambda conversation: conversation._consent_state(self.purpose) == "opt_in")
+        return conversations.filtered(lambda conversation: conversation._consent_state("marketing") == "opt_in")
+
+    def _lock_quota(self):
+        """Count the account's broadcasts under a lock: a concurrent send of the same account waits for this
+        transaction, then fails on its concurrent update (and is retried by Odoo), so that it counts this one."""
+        # sudo: the time of the account's last broadcast is the addon's field
+        account = self.account_id.sudo()
+        account.write({"wc_last_broadcast_at": fields.Datetime.now()})
+        account.flush_recordset(["wc_last_broadcast_at"])  # the row is locked now, before anything is counted
 
     def _check_quota(self, now=None):
         """Refuse (UserError) when the period's broadcasts are used, naming the day the next one may go."""
@@ -94,6 +112,7 @@ class MessengerWeChatBroadcast(models.Model):
         for broadcast in self:
             if broadcast.state == "sent":
                 raise UserError(_("This broadcast was sent already."))
+            broadcast._lock_quota()
             broadcast._check_quota()
             recipients = broadcast._recipients()
             if len(recipients) < MIN_RECIPIENTS:

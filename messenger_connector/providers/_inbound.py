@@ -7,6 +7,7 @@ import datetime
 import hashlib
 import hmac
 import json
+import re
 
 from .base import MalformedError
 
@@ -38,8 +39,14 @@ def as_bytes(body):
     raise MalformedError("the body is not bytes")
 
 
+#: a JSON escape of a UTF-16 surrogate: valid JSON, but alone (not as a pair) it is no character of any text
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def load_object(body):
-    """Decode a UTF-8 JSON body that must be an object."""
+    """Decode a UTF-8 JSON body that must be an object. A lone surrogate (``"\\ud800"``, which no text can
+    store) is read as U+FFFD, the replacement character, so that an accepted delivery can be processed."""
     try:
         text = body if isinstance(body, str) else as_bytes(body).decode("utf-8")
         value = json.loads(text)
@@ -47,6 +54,18 @@ def load_object(body):
         raise MalformedError("the body is not UTF-8 JSON") from None
     if not isinstance(value, dict):
         raise MalformedError("the body is not a JSON object")
+    if SURROGATE_ESCAPE.search(text):
+        value = _without_lone_surrogates(value)
+    return value
+
+
+def _without_lone_surrogates(value):
+    if isinstance(value, str):
+        return LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(key): _without_lone_surrogates(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_lone_surrogates(item) for item in value]
     return value
 
 

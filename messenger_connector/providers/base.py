@@ -272,6 +272,11 @@ class Provider:
         """Key of one webhook delivery, for storing it once (Telegram update_id, else sha256 of the body)."""
         raise NotImplementedError
 
+    def replay_nonce(self, body, params=None):
+        """The one-time value of an authenticated delivery whose signature does not cover its body, which the
+        receiver must not accept twice with another body; None where the signature covers the body."""
+        return None
+
     # outbound (network; raise ProviderError)
     # ``tag``: what ReplyTerms.tag asked for (None inside the standard window)
     def send_text(self, to, text, reply_to=None, tag=None):

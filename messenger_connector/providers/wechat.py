@@ -26,6 +26,10 @@ from .base import (
 )
 
 ENCRYPTIONS = ("plain", "compatible", "safe")
+#: a delivery whose body the signature does not cover (plain mode, a clear body in compatible mode) is accepted
+#: this many seconds around its timestamp, its nonce once (see replay_nonce): a captured signature cannot be
+#: replayed later, nor with another body
+REPLAY_WINDOW_SECONDS = 300
 ACCOUNT_TYPES = ("subscription", "service")
 
 #: a token that is not (or no longer) the valid one: fetch a new one and try once more
@@ -140,6 +144,7 @@ class WeChatProvider(_http.HttpProvider):
         if checking and self.encryption == "plain":
             # refused before the body is even parsed: the signature does not depend on it
             self._check_signature(params.get("signature"), params)
+            self._check_fresh(params)
         outer = parse_document(body, self.max_body_size)
         encrypted = outer.get("Encrypt")
         if self.encryption == "safe" or self.encryption == "compatible" and encrypted is not None:
@@ -147,6 +152,7 @@ class WeChatProvider(_http.HttpProvider):
         else:
             if checking and self.encryption == "compatible":
                 self._check_signature(params.get("signature"), params)
+                self._check_fresh(params)
             fields = outer
         if not self.original_id or not secret_equals(_text(fields, "ToUserName"), self.original_id):
             raise AuthError("ToUserName is not this account's original id")
@@ -159,6 +165,26 @@ class WeChatProvider(_http.HttpProvider):
         timestamp, nonce = _param(params, "timestamp"), _param(params, "nonce")
         if timestamp is None or nonce is None or not crypto.signature_matches(given, token, timestamp, nonce, *extra):
             raise AuthError("signature mismatch")
+
+    def _check_fresh(self, params, now=None):
+        """A delivery whose body is not signed: refused outside the replay window around its timestamp."""
+        try:
+            timestamp = int(_param(params, "timestamp") or "")
+        except ValueError:
+            raise AuthError("timestamp is not a number") from None
+        now = time.time() if now is None else now
+        if abs(now - timestamp) > REPLAY_WINDOW_SECONDS:
+            raise AuthError("timestamp outside the replay window")
+
+    def replay_nonce(self, body, params=None):
+        """The nonce of a delivery whose body the signature does not cover: the plain mode's, and the
+        compatible mode's when the body came in clear (the encrypted one's msg_signature covers it)."""
+        if self.encryption == "safe" or not params:
+            return None
+        if self.encryption == "compatible" and \
+                parse_document(as_bytes(body), self.max_body_size).get("Encrypt") is not None:
+            return None
+        return _param(params, "nonce")
 
     def _decrypt(self, outer, params):
         encrypted = outer.get("Encrypt")

@@ -28,3 +28,6 @@ from . import test_wechat
 from . import test_everyday
 from . import test_discuss_everyday_tour
 from . import test_demo
+from . import test_chat_membership
+from . import test_chat_integrity
+from . import test_platform_inputs

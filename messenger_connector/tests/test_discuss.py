@@ -5,6 +5,8 @@ from odoo import fields
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user, tagged
 
+from odoo.addons.messenger_connector.models.discuss_channel import BY_ADDON
+
 from .common import MessengerCase, fakes
 
 
@@ -197,7 +199,8 @@ class TestDiscussChat(MessengerCase):
         muted_chat, muted_user, listening = (
             new_test_user(self.env, login=f"mc_member_{i}", groups="base.group_user") for i in range(3))
         archived = self.env["res.partner"].create({"name": "Former Member"})
-        self.env["discuss.channel.member"].sudo().create([
+        # as the addon's membership sync adds them (nobody else can)
+        self.env["discuss.channel.member"].sudo().with_context(messenger_membership=BY_ADDON).create([
             {"channel_id": self.channel.id, "partner_id": partner.id}
             for partner in (muted_chat.partner_id, muted_user.partner_id, archived, listening.partner_id)])
         members = self.channel.sudo().channel_member_ids

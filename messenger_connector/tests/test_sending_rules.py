@@ -282,17 +282,20 @@ class TestRefusals(MessengerCase):
         conv = self.start("32470888002")
         conv._block("Platform event: block")
         self.assertTrue(conv.blocked)
-        wizard = self.env["messenger.consent.record"].with_user(self.user_agent).create({
-            "conversation_id": conv.id, "action": "opt_in", "purpose_service": True, "source": "manual",
-            "reason": "Called us and asked to be contacted on WhatsApp"})
-        wizard.action_record()
+        values = {"conversation_id": conv.id, "action": "opt_in", "purpose_service": True, "source": "manual",
+                  "reason": "Called us and asked to be contacted on WhatsApp"}
+        # a block is an opt-out of everything: a Messenger manager records the opt-in that ends it
+        with self.assertRaises(AccessError):
+            self.env["messenger.consent.record"].with_user(self.user_agent).create(values).action_record()
+        self.assertTrue(conv.blocked)
+        self.env["messenger.consent.record"].with_user(self.user_manager).create(values).action_record()
         self.assertFalse(conv.blocked)
         conv.with_user(self.user_agent).action_send_text("As discussed on the phone")
 
     def test_no_block_is_lifted_without_evidence_or_reason(self):
         conv = self.start("32470888012")
         conv._block("Platform event: block")
-        Record = self.env["messenger.consent.record"].with_user(self.user_agent)
+        Record = self.env["messenger.consent.record"].with_user(self.user_manager)
         for source in ("web_form", "import"):
             wizard = Record.create({"conversation_id": conv.id, "action": "opt_in", "purpose_service": True,
                                     "purpose_marketing": True, "source": source})
@@ -301,7 +304,8 @@ class TestRefusals(MessengerCase):
             self.assertTrue(conv.blocked)
             self.assertNotEqual(conv.consent_marketing, "opt_in")
         Record.create({"conversation_id": conv.id, "action": "opt_in", "purpose_service": True, "source": "web_form",
-                       "evidence": "Signed the contact form: 'Yes, write to me on WhatsApp'"}).action_record()
+                       "evidence": "Signed the contact form: 'Yes, write to me on WhatsApp'",
+                       "reason": "The form was signed after the block"}).action_record()
         self.assertFalse(conv.blocked)
 
     def test_phone_blacklist_refuses_business_initiated_messages_only(self):

@@ -332,12 +332,15 @@ class TestWeChat(MessengerCase, HttpCase):
     # --- broadcasts ----------------------------------------------------------------------------------
 
     def followers(self, account, *openids):
+        """Followers who also agreed to the account's news (a broadcast is marketing)."""
         for openid in openids:
             self.deliver(wf.wc_event(openid, "subscribe"), account=account)
+            self.conversation(account, openid)._opt_in(["marketing"], "web_form", evidence="News sign-up form",
+                                                       confirm=False)
 
-    def broadcast(self, account, name="News"):
+    def broadcast(self, account, name="News", **values):
         return self.env["messenger.wechat.broadcast"].create({
-            "name": name, "account_id": account.id, "body": "Open day on Friday", "purpose": "service"})
+            "name": name, "account_id": account.id, "body": "Open day on Friday", **values})
 
     def test_subscription_account_broadcasts_once_a_day(self):
         account = self.env["messenger.account"].create(wechat_vals(

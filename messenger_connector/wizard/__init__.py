@@ -5,3 +5,4 @@ from . import messenger_consent_record
 from . import messenger_data_request
 from . import messenger_legal_hold_change
 from . import messenger_x_chat_unlock
+from . import messenger_contact_change

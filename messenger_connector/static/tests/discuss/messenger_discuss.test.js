@@ -344,3 +344,19 @@ test("a file sent to the person has no trash icon; a file of an internal note ke
     await contains(".o-mail-Message:contains(Here is the quote) .o-mail-AttachmentCard", { text: "quote.pdf" });
     await contains(".o-mail-Message:contains(Here is the quote) .o-mail-AttachmentCard-unlink", { count: 0 });
 });
+
+test("nobody is invited into a messenger chat: its members follow the conversation's access", async () => {
+    const pyEnv = await startServer();
+    const { channelId } = await messengerChat(pyEnv);
+    const otherId = pyEnv["discuss.channel"].create({
+        name: "General",
+        channel_type: "channel",
+        channel_member_ids: [Command.create({ partner_id: serverState.partnerId })],
+    });
+    await start();
+    await openDiscuss(otherId);
+    await contains(".o-mail-Discuss-header button[title='Invite People']");
+    await openDiscuss(channelId);
+    await contains(".o-messenger-ComposerBar");
+    await contains(".o-mail-Discuss-header button[title='Invite People']", { count: 0 });
+});
