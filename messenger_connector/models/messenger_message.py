@@ -783,6 +783,20 @@ class MessengerMessage(models.Model):
         self._trigger_sender()
         return True
 
+    def _pricing_summary(self):
+        """What the chat shows of the platform's pricing of a sent message: free (and why) or billed, and the
+        category; False when the platform reported none. Never inferred from the kind of message."""
+        self.ensure_one()
+        if not self.pricing_type and not self.pricing_category:
+            return False
+        kind = self.pricing_type or ""
+        billed = kind == "regular"
+        how = {"regular": _("Billed"), "free_customer_service": _("Free: service window"),
+               "free_entry_point": _("Free: free entry point")}.get(kind, kind.replace("_", " "))
+        label = " · ".join(filter(None, [how, (self.pricing_category or "").replace("_", " ")]))
+        return {"billed": billed, "free": kind.startswith("free"), "category": self.pricing_category or False,
+                "type": self.pricing_type or False, "label": label}
+
     def _check_resend_wait(self):
         """A message the platform held back (WhatsApp 131049: per-person marketing limit) only fails again when
         sent sooner than the platform says: refused until then, with the time it may go."""
