@@ -322,15 +322,9 @@ def _wa_message_problem(payload, media_store):
         return "The request body must be a JSON object"
     if payload.get("messaging_product") != "whatsapp":
         return "The parameter messaging_product is required and must be 'whatsapp'"
-    to, recipient = payload.get("to"), payload.get("recipient")
-    if to is None and recipient is None:
-        return "The parameter to or recipient is required"
-    if recipient is not None and not (isinstance(recipient, str) and WA_BSUID_RE.fullmatch(recipient)):
-        return "The parameter recipient must be a business-scoped user id"
-    # a BSUID in "to" passes here: Meta answers 200 with a message id and drops the message (see FakeWhatsApp)
-    if to is not None and not (isinstance(to, str) and (re.fullmatch(r"\+?\d{6,15}", to)
-                                                         or WA_BSUID_RE.fullmatch(to))):
-        return "The parameter to must be a phone number"
+    problem = _wa_address_problem(payload)
+    if problem:
+        return problem
     if payload.get("recipient_type", "individual") != "individual":
         return "The parameter recipient_type must be 'individual'"
     context = payload.get("context")
@@ -355,11 +349,30 @@ def _wa_message_problem(payload, media_store):
     elif msg_type in WA_MEDIA_TYPES:
         return _wa_media_problem(msg_type, part, media_store)
     elif msg_type == "interactive" and part.get("type") == "request_contact_info":
-        body = part.get("body")
-        if not isinstance(body, dict) or not isinstance(body.get("text"), str) or not body["text"].strip():
-            return "The parameter interactive.body.text is required"
-        if part.get("action") != {"name": "request_contact_info"}:
-            return "The parameter interactive.action.name must be 'request_contact_info'"
+        return _wa_contact_request_problem(part)
+    return None
+
+
+def _wa_address_problem(payload):
+    """``to`` (a number) or ``recipient`` (a BSUID); both given, ``to`` wins."""
+    to, recipient = payload.get("to"), payload.get("recipient")
+    if to is None and recipient is None:
+        return "The parameter to or recipient is required"
+    if recipient is not None and not (isinstance(recipient, str) and WA_BSUID_RE.fullmatch(recipient)):
+        return "The parameter recipient must be a business-scoped user id"
+    # a BSUID in "to" passes here: Meta answers 200 with a message id and drops the message (see FakeWhatsApp)
+    if to is not None and not (isinstance(to, str) and (re.fullmatch(r"\+?\d{6,15}", to)
+                                                         or WA_BSUID_RE.fullmatch(to))):
+        return "The parameter to must be a phone number"
+    return None
+
+
+def _wa_contact_request_problem(part):
+    body = part.get("body")
+    if not isinstance(body, dict) or not isinstance(body.get("text"), str) or not body["text"].strip():
+        return "The parameter interactive.body.text is required"
+    if part.get("action") != {"name": "request_contact_info"}:
+        return "The parameter interactive.action.name must be 'request_contact_info'"
     return None
 
 

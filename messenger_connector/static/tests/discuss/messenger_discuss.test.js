@@ -312,3 +312,46 @@ test("the agent's chat window opens by itself when the person writes", async () 
     );
     await contains(".o-mail-ChatWindow .o-mail-Message:contains(Are you there?)");
 });
+
+test("a sent WhatsApp message shows how it was priced: free in the service window or billed", async () => {
+    const pyEnv = await startServer();
+    const { channelId } = await messengerChat(pyEnv);
+    const state = { state: "delivered", label: "Delivered", direction: "out", error: false };
+    pyEnv["mail.message"].create({
+        author_id: serverState.partnerId,
+        body: "Your order shipped",
+        message_type: "comment",
+        model: "discuss.channel",
+        res_id: channelId,
+        messengerState: {
+            ...state,
+            id: 51,
+            pricing: { billed: false, free: true, label: "Free: service window · service" },
+        },
+    });
+    pyEnv["mail.message"].create({
+        author_id: serverState.partnerId,
+        body: "Spring sale",
+        message_type: "comment",
+        model: "discuss.channel",
+        res_id: channelId,
+        messengerState: { ...state, id: 52, pricing: { billed: true, free: false, label: "Billed · marketing" } },
+    });
+    pyEnv["mail.message"].create({
+        author_id: serverState.partnerId,
+        body: "No pricing yet",
+        message_type: "comment",
+        model: "discuss.channel",
+        res_id: channelId,
+        messengerState: { ...state, id: 53, pricing: false },
+    });
+    await start();
+    await openDiscuss(channelId);
+    await contains(".o-mail-Message:contains(Your order shipped) .o-messenger-pricing.text-bg-light", {
+        text: "Free: service window · service",
+    });
+    await contains(".o-mail-Message:contains(Spring sale) .o-messenger-pricing.text-bg-info", {
+        text: "Billed · marketing",
+    });
+    await contains(".o-mail-Message:contains(No pricing yet) .o-messenger-pricing", { count: 0 });
+});
