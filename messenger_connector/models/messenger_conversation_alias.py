@@ -52,15 +52,6 @@ class MessengerConversation(models.Model):
 
     alias_ids = fields.One2many("messenger.conversation.alias", "conversation_id", string="Platform IDs",
                                 readonly=True)
-    has_visible_number = fields.Boolean(
-        compute="_compute_has_visible_number",
-        help="The person's number is known: WhatsApp messages go to it (else to their business-scoped user id).")
-
-    @api.depends("phone")
-    def _compute_has_visible_number(self):
-        for conversation in self:
-            conversation.has_visible_number = bool(conversation.phone)
-
     @api.model
     def _find_by_aliases(self, account, event):
         """The conversation of the person an event names by one or more ids, or an empty recordset.
@@ -191,10 +182,10 @@ class MessengerConversation(models.Model):
                 "(error 131062), and %(person)s has not shared theirs. Use Request Contact Info first.",
                 name=name, person=self.name))
 
-    def action_send_template(self, name, language, params=None):
+    def action_send_template(self, name, language, *args, **kwargs):
         if name and language:
             self._check_template_address(name, language)
-        return super().action_send_template(name, language, params=params)
+        return super().action_send_template(name, language, *args, **kwargs)
 
     def action_request_contact_info(self):
         """Ask a person whose number is not visible to share it: the platform's request inside the reply window,

@@ -355,3 +355,30 @@ test("a sent WhatsApp message shows how it was priced: free in the service windo
     });
     await contains(".o-mail-Message:contains(No pricing yet) .o-messenger-pricing", { count: 0 });
 });
+
+test("a WhatsApp user without a visible number: username shown, Request Contact Info in the chat", async () => {
+    const pyEnv = await startServer();
+    const { channelId } = await messengerChat(pyEnv, {
+        number: "US.13491208655302741918",
+        username: "realsheenanelson",
+        asks_contact_info: true,
+    });
+    onRpc("messenger.conversation", "action_request_contact_info", ({ args }) => {
+        step(`request ${args[0][0]}`);
+        return 1;
+    });
+    await start();
+    await openDiscuss(channelId);
+    await contains(".o-messenger-channel", { text: "Shop WhatsApp · US.13491208655302741918 · @realsheenanelson" });
+    await click(".o-messenger-request-contact");
+    await assertSteps(["request 7"]);
+});
+
+test("a chat whose number is known offers no contact info request", async () => {
+    const pyEnv = await startServer();
+    const { channelId } = await messengerChat(pyEnv);
+    await start();
+    await openDiscuss(channelId);
+    await contains(".o-messenger-ComposerBar");
+    await contains(".o-messenger-request-contact", { count: 0 });
+});
