@@ -193,6 +193,9 @@ class TestWhatsApp2026(MessengerCase, HttpCase):
 
     def test_request_contact_info_and_the_reply(self):
         conversation = self.write_as_username("hi", "wamid.R1")
+        header = conversation._discuss_infos()[0]
+        self.assertTrue(header["asks_contact_info"])
+        self.assertEqual(header["username"], "realsheenanelson")
         conversation.action_request_contact_info()
         self.send_queued()
         request = self.last_request()
@@ -207,6 +210,7 @@ class TestWhatsApp2026(MessengerCase, HttpCase):
         self.post(fakes.wa_contact_info_reply(BSUID, NUMBER, wamid="wamid.R3", phone_number_id=WA_PHONE_ID))
         self.assertEqual(conversation.phone, f"+{NUMBER}")
         self.assertEqual(conversation.partner_id.mobile, f"+{NUMBER}")
+        self.assertFalse(conversation._discuss_infos()[0]["asks_contact_info"])
         with self.assertRaises(UserError):
             conversation.action_request_contact_info()  # known now
 
