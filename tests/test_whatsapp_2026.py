@@ -221,3 +221,13 @@ def test_held_back_marketing_is_no_refusal_and_waits_a_day(wa, wa_fake):
 def test_marketing_stop_is_the_persons_refusal(wa, wa_fake):
     error = fail_with(wa, wa_fake, 131050)
     assert error.kind == PERMANENT and error.refused == "marketing"
+
+
+def test_failed_status_classified_as_a_send_answer(wa):
+    pair = fakes.wa_user_status("wamid.F1", "failed", user_id=BSUID, error_code=131056, error_title="Pair rate")
+    held = fakes.wa_user_status("wamid.F2", "failed", user_id=BSUID, error_code=131049, error_title="Held back")
+    first, second = parse(wa, fakes.wa_user_status_payload([pair, held]))
+    error = type(wa).status_failure(first)
+    assert error.kind == RETRYABLE and error.recipient_only and error.backoff_base == 4 and error.code == "131056"
+    error = type(wa).status_failure(second)
+    assert error.kind == PERMANENT and error.refused is None and error.code == "131049"

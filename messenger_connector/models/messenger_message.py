@@ -868,6 +868,15 @@ class MessengerMessage(models.Model):
         if status == "failed":
             if message.state in ("delivered", "read", "failed"):
                 return message
+            provider = account._provider_class()
+            failure = provider and provider.status_failure(event)
+            if failure and failure.retryable and message.state == "sent" \
+                    and message.attempts < max(account.max_attempts, 1):
+                # the platform accepted the message, then could not deliver it for now (a rate limit): sent again
+                # under the same retry policy as a refused call
+                failure.message = event.error_message or _("The platform reported a failure.")
+                message._handle_send_error(failure)
+                return message
             message.write({"state": "failed", "failed_at": when, "error_code": event.error_code,
                            "error_message": event.error_message or _("The platform reported a failure.")})
             message._apply_failure_to_conversation(event.error_kind or prov.PERMANENT, event.refused)

@@ -255,6 +255,12 @@ class Provider:
         return True
 
     @classmethod
+    def status_failure(cls, event):
+        """The failure a ``failed`` STATUS event reports, classified as a send's answer would be (a ProviderError)."""
+        return ProviderError(event.error_kind or PERMANENT, event.error_message or event.error_code or "",
+                             code=event.error_code, refused=event.refused)
+
+    @classmethod
     def resend_wait(cls, error_code):
         """Seconds before a message that failed with ``error_code`` (a str) may be sent again, where the platform
         says a sooner resend only fails again (WhatsApp 131049: a marketing message held back); else None."""

@@ -83,6 +83,13 @@ class WhatsAppProvider(_meta.MetaWebhook, _http.HttpProvider):
         return not is_bsuid(external_user_id)
 
     @classmethod
+    def status_failure(cls, event):
+        if event.error_kind == RETRYABLE and event.error_code and event.error_code.isdigit():
+            return _retryable(int(event.error_code), event.error_message or f"WhatsApp error {event.error_code}",
+                              code=event.error_code)
+        return super().status_failure(event)
+
+    @classmethod
     def resend_wait(cls, error_code):
         return HELD_BACK_WAIT if error_code == str(HELD_BACK_CODE) else None
 
@@ -219,18 +226,23 @@ class WhatsAppProvider(_meta.MetaWebhook, _http.HttpProvider):
         if code == WINDOW_CODE:
             return ProviderError(WINDOW_CLOSED, _error_text(error, status), **common)
         if retryable:
-            retry_after = _http.retry_after(response)
-            if code == MAINTENANCE_CODE:
-                retry_after = max(retry_after or 0, MAINTENANCE_WAIT)
-            return ProviderError(RETRYABLE, _error_text(error, status), retry_after=retry_after,
-                                 recipient_only=code == PAIR_RATE_CODE,
-                                 backoff_base=4 if code == PAIR_RATE_CODE else None, **common)
+            return _retryable(code, _error_text(error, status), _http.retry_after(response), **common)
         return ProviderError(PERMANENT, _error_text(error, status), refused=REFUSED_CODES.get(code), **common)
 
 
 def is_bsuid(value):
     """Whether a person's address is a business-scoped user id: anything but a phone number (a wa_id is digits)."""
     return isinstance(value, str) and not NUMBER_RE.fullmatch(value.strip())
+
+
+def _retryable(error_code, text, retry_after=None, **common):
+    """A throttling or transient failure: the whole number slows down, except for a pair rate (one person gets
+    too many messages: only theirs wait, 4^n seconds); maintenance lasts about a minute."""
+    if error_code == MAINTENANCE_CODE:
+        retry_after = max(retry_after or 0, MAINTENANCE_WAIT)
+    pair_rate = error_code == PAIR_RATE_CODE
+    return ProviderError(RETRYABLE, text, retry_after=retry_after, recipient_only=pair_rate,
+                         backoff_base=4 if pair_rate else None, **common)
 
 
 def _error_text(error, status):

@@ -315,6 +315,22 @@ class TestWhatsApp2026(MessengerCase, HttpCase):
             delays.append(round((message.next_attempt_at - before).total_seconds()))
         self.assertEqual(delays, [4, 16])
 
+    def test_pair_rate_reported_by_a_status_is_sent_again(self):
+        conversation = self.write_as_username("hi", "wamid.Q3")
+        conversation.action_send_text("one more")
+        self.send_queued()
+        message = conversation.messenger_message_ids.filtered(lambda m: m.direction == "out")
+        first_id = message.external_id
+        self.status(fakes.wa_user_status(first_id, "failed", user_id=BSUID, error_code=131056,
+                                         error_title="(Business Account, Consumer Account) pair rate limit hit"))
+        self.assertEqual((message.state, message.error_code), ("queued", "131056"))
+        self.assertTrue(message.next_attempt_at)
+        message.sudo().write({"next_attempt_at": False})
+        self.send_queued()
+        self.assertEqual(message.state, "sent")
+        self.assertNotEqual(message.external_id, first_id)
+        self.assertEqual(len(self.fake_wa.sent), 2)
+
     def test_maintenance_waits_a_minute(self):
         conversation = self.write_as_username("hi", "wamid.W1")
         self.fake_wa.fail_next(1, 400, fakes.wa_error_body(131057, "(#131057) Business account in maintenance"))
