@@ -219,3 +219,24 @@ class MessengerConversation(models.Model):
                 (button.get("type") or "").upper() == "REQUEST_CONTACT_INFO" for button in t.buttons or []))
         language = (self.profile_language or self.partner_id.lang or self.env.lang or "").lower()
         return templates.sorted(lambda t: (t.language.lower() != language, t.language[:2] != language[:2], t.id))[:1]
+
+    # ------------------------------------------------------------------
+    # Retention and erasure: every id of the person goes with the conversation's identity
+    # ------------------------------------------------------------------
+
+    def _person_events(self):
+        """Also the deliveries that name the person by another of their ids (a BSUID, a number)."""
+        events = super()._person_events()
+        for value in set(self.sudo().alias_ids.mapped("value")) - {self.external_user_id}:
+            # sudo: raw deliveries are managers-only records; only their content is removed by the caller
+            found = self.env["messenger.event"].sudo().search([
+                ("company_id", "=", self.company_id.id), ("state", "!=", "pending"), ("body", "like", value)])
+            events |= found.filtered(lambda event, value=value: value in event._values())
+        return events
+
+    def _retention_remove(self, delete=False):
+        aliases = self.sudo().alias_ids
+        counts = super()._retention_remove(delete=delete)
+        if aliases and (not self.exists() or self.anonymized and self.external_user_id.startswith("anonymized-")):
+            aliases.exists().unlink()  # the identity went: none of its ids may find the anonymized chat again
+        return counts

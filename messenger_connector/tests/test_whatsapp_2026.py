@@ -361,3 +361,22 @@ class TestWhatsApp2026(MessengerCase, HttpCase):
         pricing = message._discuss_state()["pricing"]
         self.assertFalse(pricing["billed"])
         self.assertEqual(pricing["label"], "Free: service window · service")
+
+    # --- erasure: every id of the person goes ------------------------------------------------------------
+
+    def test_anonymization_removes_every_id_of_the_person(self):
+        self.post(fakes.wa_text_payload(NUMBER, "first by number", wamid="wamid.E1", phone_number_id=WA_PHONE_ID))
+        conversation = self.conversation(self.wa_account, NUMBER)
+        # a later delivery names the person by their BSUID only
+        self.assertEqual(self.write_as_username("hidden number", "wamid.E2", wa_id=NUMBER), conversation)
+        self.post(fakes.wa_preference_payload(None, "stop", user_id=BSUID, phone_number_id=WA_PHONE_ID))
+        by_bsuid = self.env["messenger.event"].search([("body", "like", "User requested to stop")])
+        self.assertTrue(by_bsuid)
+        conversation._retention_remove()
+        self.assertTrue(conversation.anonymized)
+        self.assertFalse(conversation.alias_ids)
+        self.assertFalse(self.env["messenger.conversation.alias"].search([("value", "in", [BSUID, PARENT, NUMBER])]))
+        self.assertNotIn(BSUID, by_bsuid.body or "")
+        # the person writes again: a new start, not the anonymized chat
+        again = self.write_as_username("back again", "wamid.E3")
+        self.assertNotEqual(again, conversation)
