@@ -231,3 +231,8 @@ def test_failed_status_classified_as_a_send_answer(wa):
     assert error.kind == RETRYABLE and error.recipient_only and error.backoff_base == 4 and error.code == "131056"
     error = type(wa).status_failure(second)
     assert error.kind == PERMANENT and error.refused is None and error.code == "131049"
+
+
+def test_a_number_alias_is_digits_only(wa):
+    [event] = parse(wa, fakes.wa_user_text_payload(BSUID, "hi", wa_id="1650555\x001234"))
+    assert event.aliases == (("bsuid", BSUID),)

@@ -332,7 +332,8 @@ def _optional_id(container, key):
 
 
 def _aliases(wa_id=None, user_id=None, parent_user_id=None):
-    """The (kind, value) ids of one person that a webhook gives."""
+    """The (kind, value) ids of one person that a webhook gives (a number only as the digits Meta gives)."""
+    wa_id = wa_id if wa_id and wa_id.isascii() and wa_id.isdigit() else None
     return tuple((kind, value) for kind, value in ((NUMBER, wa_id), (BSUID, user_id), (PARENT_BSUID, parent_user_id))
                  if value)
 
