@@ -1,11 +1,15 @@
 """WhatsApp in 2026: business-scoped user ids (BSUID), usernames, identity changes, contact info requests,
 per-message pricing, marketing preferences and the limits' error codes; webhook side and calls to the fake."""
+import argparse
+import json
+
 import pytest
 
 from messenger_connector.providers import (
     IDENTITY, MESSAGE, OPT_OUT, OTHER, PERMANENT, RETRYABLE, STATUS, UNKNOWN, MalformedError, ProviderError,
 )
 import messenger_fakes as fakes
+import send_as_customer
 
 BSUID = "US.13491208655302741918"
 PARENT = "US.ENT.11815799212886844830"
@@ -236,3 +240,21 @@ def test_failed_status_classified_as_a_send_answer(wa):
 def test_a_number_alias_is_digits_only(wa):
     [event] = parse(wa, fakes.wa_user_text_payload(BSUID, "hi", wa_id="1650555\x001234"))
     assert event.aliases == (("bsuid", BSUID),)
+
+
+def test_fake_reports_a_closed_window_by_recipient_user_id(wa, wa_fake):
+    wa_fake.close_window(BSUID, mode="status")
+    result = wa.send_text(BSUID, "late")
+    [status] = wa_fake.statuses
+    assert status["id"] == result.external_id and status["recipient_user_id"] == BSUID
+    assert "recipient_id" not in status and status["errors"][0]["code"] == 131047
+
+
+def test_send_as_customer_writes_as_a_username_user():
+    args = argparse.Namespace(sender=BSUID, text="Hi", media=None, name="Sheena", username="sheena",
+                              secret_value="s3cret")
+    body, headers = send_as_customer.whatsapp_body(args, fakes.DEMO_WA_PHONE_NUMBER_ID, None)
+    value = json.loads(body)["entry"][0]["changes"][0]["value"]
+    assert value["messages"][0]["from_user_id"] == BSUID and "from" not in value["messages"][0]
+    assert value["contacts"][0]["profile"]["username"] == "sheena"
+    assert headers["X-Hub-Signature-256"] == fakes.wa_signature(body, "s3cret")

@@ -4,6 +4,7 @@
     python3 tools/send_as_customer.py whatsapp +32470123456 "Is the oak table in stock?" --name "Jane Doe"
     python3 tools/send_as_customer.py telegram 424242 "/start JOB-3" --name Tom
     python3 tools/send_as_customer.py whatsapp +32470123456 "My CV" --media cv.pdf
+    python3 tools/send_as_customer.py whatsapp US.13491208655302741918 "Hi" --username sheena   (no visible number)
 
 The account's webhook key and secret (WhatsApp App Secret, Telegram webhook secret) are read over XML-RPC
 as an admin (--url, --db, --login, --password; env MC_DEMO_URL, MC_DEMO_DB, MC_DEMO_LOGIN,
@@ -74,7 +75,9 @@ def fake_admin(fake_url, action, **params):
 
 
 def whatsapp_body(args, phone_number_id, fake_url):
-    wa_id = "".join(c for c in args.sender if c.isdigit())
+    # a business-scoped user id (a person with a username whose number is not visible) or a number
+    user_id = args.sender if fakes.WA_BSUID_RE.fullmatch(args.sender) else None
+    wa_id = None if user_id else "".join(c for c in args.sender if c.isdigit())
     wamid = f"wamid.demo{uuid.uuid4().hex}"
     if args.media:
         path = pathlib.Path(args.media)
@@ -88,11 +91,15 @@ def whatsapp_body(args, phone_number_id, fake_url):
             content["filename"] = path.name
         if args.text and kind != "audio":
             content["caption"] = args.text
-        message = fakes.wa_message(wa_id, kind, content, wamid=wamid)
     else:
-        message = fakes.wa_message(wa_id, "text", {"body": args.text}, wamid=wamid)
-    payload = fakes.wa_payload(messages=[message], contacts=[fakes.wa_contact(wa_id, args.name)],
-                               phone_number_id=phone_number_id)
+        kind, content = "text", {"body": args.text}
+    if user_id:
+        message = fakes.wa_user_message(user_id, kind, content, wamid=wamid)
+        contact = fakes.wa_user_contact(user_id, args.name, args.username)
+    else:
+        message = fakes.wa_message(wa_id, kind, content, wamid=wamid)
+        contact = fakes.wa_contact(wa_id, args.name)
+    payload = fakes.wa_payload(messages=[message], contacts=[contact], phone_number_id=phone_number_id)
     body = fakes.body_bytes(payload)
     return body, {"X-Hub-Signature-256": fakes.wa_signature(body, args.secret_value)}
 
@@ -121,9 +128,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("platform", choices=["whatsapp", "telegram"])
-    parser.add_argument("sender", help="the customer: a phone number (WhatsApp) or a chat id (Telegram)")
+    parser.add_argument("sender", help="the customer: a phone number or a business-scoped user id (WhatsApp), or a "
+                                       "chat id (Telegram)")
     parser.add_argument("text", nargs="?", default="", help="the message (the caption with --media)")
     parser.add_argument("--name", default="Demo Customer", help="the customer's profile name")
+    parser.add_argument("--username", help="WhatsApp: the username of a customer given by their BSUID")
     parser.add_argument("--media", help="a file sent with the message")
     parser.add_argument("--account", help="the account's name (default: the first of the platform)")
     parser.add_argument("--url", default=os.environ.get("MC_DEMO_URL", "http://localhost:8069"))

@@ -559,8 +559,10 @@ class FakeWhatsApp(FakeServer):
                                    details="Cloud API message throughput has been reached.")
             wamid = f"wamid.FAKE{self._next_id()}"
             if window == "status":
-                self.statuses.append(wa_status(wamid, "failed", to, error_code=131047,
-                                               error_title="Re-engagement message", error_details=WINDOW_DETAILS))
+                failure = {"error_code": 131047, "error_title": "Re-engagement message",
+                           "error_details": WINDOW_DETAILS}
+                self.statuses.append(wa_user_status(wamid, "failed", user_id=to, **failure) if by_user_id
+                                     else wa_status(wamid, "failed", to, **failure))
             part = payload[msg_type]
             text = part.get("body", part.get("caption"))
             self._accept(wamid, to, msg_type, text.get("text") if isinstance(text, dict) else text, payload)
