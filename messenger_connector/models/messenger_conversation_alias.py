@@ -52,6 +52,7 @@ class MessengerConversation(models.Model):
 
     alias_ids = fields.One2many("messenger.conversation.alias", "conversation_id", string="Platform IDs",
                                 readonly=True)
+
     @api.model
     def _find_by_aliases(self, account, event):
         """The conversation of the person an event names by one or more ids, or an empty recordset.
@@ -131,12 +132,16 @@ class MessengerConversation(models.Model):
             partner.mobile = e164
 
     def _send_address(self):
-        """Where a message to this person goes: their number when it is known, else the id they were first known
-        by (a WhatsApp BSUID, which the provider sends as ``recipient``)."""
+        """Where a message to this person goes: their number when it is known, else their current business-scoped
+        user id (the latest WhatsApp gave: an old one after a change no longer reaches them), which the provider
+        sends as ``recipient``; other platforms: the id the conversation is keyed on."""
         self.ensure_one()
-        if self.provider == "whatsapp" and self.phone:
+        if self.provider != "whatsapp":
+            return self.external_user_id
+        if self.phone:
             return self.phone.lstrip("+")
-        return self.external_user_id
+        bsuids = self.sudo().alias_ids.filtered(lambda alias: alias.kind == "bsuid").sorted("id")
+        return bsuids[-1:].value or self.external_user_id
 
     def _apply_identity_change(self, event):
         """The person's ids changed (a new BSUID, a new number): the new ones become aliases of the same

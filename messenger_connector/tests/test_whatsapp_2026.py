@@ -172,6 +172,10 @@ class TestWhatsApp2026(MessengerCase, HttpCase):
         self.assertIn(BSUID, conversation.alias_ids.mapped("value"), "old ids stay")
         self.assertEqual(self.write_as_username("new id", "wamid.I2", user_id=NEW_BSUID, parent_user_id=None),
                          conversation)
+        # answers go to the current BSUID: the old one no longer reaches the person
+        conversation.action_send_text("Got it")
+        self.send_queued()
+        self.assertEqual(self.last_request()["recipient"], NEW_BSUID)
         self.assertEqual(self.write_as_username("late old id", "wamid.I3"), conversation)
         self.assertEqual(self.env["messenger.conversation"].search_count(
             [("account_id", "=", self.wa_account.id)]), 1)
