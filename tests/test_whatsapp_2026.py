@@ -258,3 +258,10 @@ def test_send_as_customer_writes_as_a_username_user():
     assert value["messages"][0]["from_user_id"] == BSUID and "from" not in value["messages"][0]
     assert value["contacts"][0]["profile"]["username"] == "sheena"
     assert headers["X-Hub-Signature-256"] == fakes.wa_signature(body, "s3cret")
+
+
+def test_group_message_is_kept_but_no_chat_message(wa):
+    message = fakes.wa_user_message(BSUID, "text", {"body": "hi group"}, wa_id=WA_ID)
+    message["group_id"] = "120363025246125486"
+    [event] = parse(wa, fakes.wa_payload(messages=[message]))
+    assert event.kind == UNKNOWN and event.raw == message

@@ -342,6 +342,8 @@ def _message_event(message, contacts):
     wamid = get_str(message, "id", required=True)
     if get_str(message, "type") == "system":
         return _system_event(message, wamid)
+    if "group_id" in message:
+        return _unknown_event(message)  # group chats are not supported: kept, never put in the sender's own chat
     # a person with a username whose number is not visible comes with their BSUID only
     wa_id = _optional_id(message, "from")
     user_id = _user_id(message, "from_user_id")

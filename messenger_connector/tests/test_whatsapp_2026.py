@@ -6,7 +6,7 @@ from freezegun import freeze_time
 
 from odoo import fields
 from odoo.exceptions import AccessError, UserError
-from odoo.tests import HttpCase, tagged
+from odoo.tests import Form, HttpCase, tagged
 
 from .common import WA_PHONE_ID, WA_SECRET, MessengerCase, fakes
 
@@ -384,3 +384,32 @@ class TestWhatsApp2026(MessengerCase, HttpCase):
         # the person writes again: a new start, not the anonymized chat
         again = self.write_as_username("back again", "wamid.E3")
         self.assertNotEqual(again, conversation)
+
+    def test_writing_from_a_lead_by_number_continues_the_username_chat(self):
+        """A salesperson writes from a lead with the person's number: the chat first keyed on their BSUID is the
+        one that continues, no second chat with the same person."""
+        conversation = self.write_as_username("hi", "wamid.L1", wa_id=NUMBER)
+        self.assertEqual(conversation.external_user_id, NUMBER)  # the number was visible from the start
+        self.write_as_username("hidden", "wamid.L2", user_id=NEW_BSUID, parent_user_id=None)
+        first = self.env["messenger.conversation"].search([("alias_ids.value", "=", NEW_BSUID)])
+        self.post(fakes.wa_user_text_payload(NEW_BSUID, "now my number", wamid="wamid.L3", wa_id="4915112345678",
+                                             name="Other Person", phone_number_id=WA_PHONE_ID))
+        self.assertEqual(first.phone, "+4915112345678")
+        partner = self.env["res.partner"].create({"name": "Lead Person", "mobile": "+49 151 12345678"})
+        lead = self.env["crm.lead"].create({"name": "Quote", "partner_id": partner.id, "phone": "+49 151 12345678"})
+        action = lead.action_messenger_send()
+        wizard = Form(self.env["messenger.compose"].with_context(**action["context"]))
+        wizard.account_id = self.wa_account
+        wizard.body = "Here is your quote"
+        wizard = wizard.save()
+        self.assertEqual(wizard.conversation_id, first)
+        wizard.action_send()
+        self.assertEqual(self.env["messenger.conversation"].search_count([("account_id", "=", self.wa_account.id)]), 2)
+
+    def test_group_messages_stay_out_of_the_senders_chat(self):
+        message = fakes.wa_user_message(BSUID, "text", {"body": "hi group"}, wamid="wamid.GR1", wa_id=NUMBER)
+        message["group_id"] = "120363025246125486"
+        self.post(fakes.wa_payload(messages=[message], phone_number_id=WA_PHONE_ID))
+        self.assertFalse(self.env["messenger.message"].search([("external_id", "=", "wamid.GR1")]))
+        event = self.env["messenger.event"].search([("body", "like", "wamid.GR1")])
+        self.assertEqual(event.state, "done", "kept as it came")
