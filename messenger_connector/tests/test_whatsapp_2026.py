@@ -413,3 +413,26 @@ class TestWhatsApp2026(MessengerCase, HttpCase):
         self.assertFalse(self.env["messenger.message"].search([("external_id", "=", "wamid.GR1")]))
         event = self.env["messenger.event"].search([("body", "like", "wamid.GR1")])
         self.assertEqual(event.state, "done", "kept as it came")
+
+    def test_first_messages_by_bsuid_and_by_number_processed_together_one_contact(self):
+        """Deliveries that name one new person by different ids, applied in one group: one chat, one contact."""
+        partners_before = self.env["res.partner"].search_count([])
+        payloads = [
+            fakes.wa_user_text_payload(BSUID, "one", wamid="wamid.B1", name="Sheena", phone_number_id=WA_PHONE_ID),
+            fakes.wa_user_text_payload(BSUID, "two", wamid="wamid.B2", name="Sheena", wa_id=NUMBER,
+                                       phone_number_id=WA_PHONE_ID),
+            fakes.wa_text_payload(NUMBER, "three", wamid="wamid.B3", name="Sheena", phone_number_id=WA_PHONE_ID),
+        ]
+        for payload in payloads:
+            body = json.dumps(payload).encode()
+            answer = self.url_open(f"/messenger/webhook/{self.wa_account.webhook_key}", data=body, headers={
+                "Content-Type": "application/json", "X-Hub-Signature-256": fakes.wa_signature(body, WA_SECRET)})
+            self.assertEqual(answer.status_code, 200)
+        self.process()
+        conversations = self.env["messenger.conversation"].search([("account_id", "=", self.wa_account.id)])
+        self.assertEqual(len(conversations), 1)
+        self.assertEqual(conversations.external_user_id, BSUID)
+        self.assertEqual(sorted(conversations.messenger_message_ids.mapped("external_id")),
+                         ["wamid.B1", "wamid.B2", "wamid.B3"])
+        self.assertEqual(self.env["res.partner"].search_count([]), partners_before + 1)
+        self.assertEqual(conversations.partner_id.mobile, f"+{NUMBER}")
