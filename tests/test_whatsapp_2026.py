@@ -265,3 +265,10 @@ def test_group_message_is_kept_but_no_chat_message(wa):
     message["group_id"] = "120363025246125486"
     [event] = parse(wa, fakes.wa_payload(messages=[message]))
     assert event.kind == UNKNOWN and event.raw == message
+
+
+def test_bsuid_of_the_senders_contact_entry_is_linked(wa):
+    payload = fakes.wa_payload(messages=[fakes.wa_message(WA_ID, "text", {"body": "hi"})],
+                               contacts=[fakes.wa_user_contact(BSUID, "Pablo", wa_id=WA_ID)])
+    [event] = parse(wa, payload)
+    assert event.aliases == (("number", WA_ID), ("bsuid", BSUID))

@@ -350,6 +350,8 @@ def _message_event(message, contacts):
     if not wa_id and not user_id:
         raise MalformedError("a message without its sender (neither 'from' nor 'from_user_id')")
     contact = contacts.get(wa_id) or contacts.get(user_id) or contacts.get(None) or {}
+    if not user_id and wa_id and contacts.get(wa_id):
+        user_id = _user_id(contact, "user_id")  # the sender's own contact entry names their BSUID too
     profile = get_dict(contact, "profile")
     return Event(
         kind=MESSAGE,
