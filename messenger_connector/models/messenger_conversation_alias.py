@@ -52,6 +52,9 @@ class MessengerConversation(models.Model):
 
     alias_ids = fields.One2many("messenger.conversation.alias", "conversation_id", string="Platform IDs",
                                 readonly=True)
+    #: ids of this person that lead to another chat, already put to a person for review: flagged once, so that a
+    #: chat marked reviewed is not flagged again by every later message
+    alias_conflicts = fields.Json(readonly=True, copy=False, groups="base.group_system")
 
     @api.model
     def _find_by_aliases(self, account, event):
@@ -78,11 +81,20 @@ class MessengerConversation(models.Model):
             return self.browse()
         conversation = found[0]
         others = self.browse({c.id for c in found}) - conversation
-        if others:
+        if others and conversation._new_alias_conflict([f"chat:{other.id}" for other in others]):
             conversation._review(_("Ids of this person also lead to the chat %(others)s: check whether they are the "
                                    "same person (chats are never merged automatically).",
                                    others=", ".join(others.mapped("name"))))
         return conversation
+
+    def _new_alias_conflict(self, keys):
+        """Whether one of ``keys`` (another chat, an id) is a conflict not yet put to a person; remembered."""
+        self.ensure_one()
+        known = self.sudo().alias_conflicts or []
+        new = [key for key in keys if key not in known]
+        if new:
+            self.sudo().alias_conflicts = known + new
+        return bool(new)
 
     def _learn_aliases(self, aliases):
         """Record ``aliases`` ((kind, value) pairs the platform gave together) as this person's ids; a number
@@ -102,7 +114,7 @@ class MessengerConversation(models.Model):
         if new:
             Alias.create(new)
         taken = [alias for alias in known.values() if alias.conversation_id != self]
-        if taken:
+        if taken and self._new_alias_conflict([f"id:{alias.id}" for alias in taken]):
             self._review(_("The id %(id)s of this person already belongs to the chat %(other)s: check whether they "
                            "are the same person (chats are never merged automatically).",
                            id=taken[0].value, other=taken[0].conversation_id.name))
@@ -244,4 +256,5 @@ class MessengerConversation(models.Model):
         counts = super()._retention_remove(delete=delete)
         if aliases and (not self.exists() or self.anonymized and self.external_user_id.startswith("anonymized-")):
             aliases.exists().unlink()  # the identity went: none of its ids may find the anonymized chat again
+            self.exists().sudo().alias_conflicts = False
         return counts

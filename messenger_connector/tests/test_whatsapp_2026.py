@@ -436,3 +436,18 @@ class TestWhatsApp2026(MessengerCase, HttpCase):
                          ["wamid.B1", "wamid.B2", "wamid.B3"])
         self.assertEqual(self.env["res.partner"].search_count([]), partners_before + 1)
         self.assertEqual(conversations.partner_id.mobile, f"+{NUMBER}")
+
+    def test_split_identity_flagged_once(self):
+        """A person who wrote by number and, separately, by BSUID has two chats; a message naming both ids flags
+        one for review, once: a chat marked reviewed is not flagged again by every later message."""
+        self.post(fakes.wa_text_payload(NUMBER, "by number", wamid="wamid.X1", phone_number_id=WA_PHONE_ID))
+        by_number = self.conversation(self.wa_account, NUMBER)
+        by_bsuid = self.write_as_username("by username", "wamid.X2", parent_user_id=None)
+        self.assertNotEqual(by_number, by_bsuid)
+        self.write_as_username("both", "wamid.X3", wa_id=NUMBER, parent_user_id=None)
+        flagged = (by_number | by_bsuid).filtered("needs_review")
+        self.assertEqual(len(flagged), 1)
+        self.assertEqual(len(self.env["messenger.conversation"].search([("account_id", "=", self.wa_account.id)])), 2)
+        flagged.action_mark_reviewed()
+        self.write_as_username("both again", "wamid.X4", wa_id=NUMBER, parent_user_id=None)
+        self.assertFalse((by_number | by_bsuid).filtered("needs_review"))
