@@ -197,6 +197,17 @@ def test_envelope_naming_another_message_is_refused(x_fake):
     assert caught.value.state == x_module.FAILED
 
 
+def test_envelope_naming_another_sender_is_refused(x_fake):
+    """The signer decides who wrote: the person's message under an envelope naming our account (which would make
+    it an echo of ours) is never read."""
+    provider, _store = registered(x_fake)
+    delivery = x_fake.person_sends(PERSON, "written by the person")
+    delivery["data"]["payload"]["sender_id"] = OURS
+    with pytest.raises(x_module.ChatUnreadable) as caught:
+        open_delivery(provider, delivery)
+    assert caught.value.state == x_module.FAILED
+
+
 def test_unknown_key_version_is_pending(x_fake):
     provider, store = registered(x_fake)
     delivery = x_fake.person_sends(PERSON, "first")

@@ -268,7 +268,9 @@ class XProvider(_http.HttpProvider):
             break
         if not event.get("verified"):
             raise ChatUnreadable("the signature was not verified", FAILED)
+        # the envelope's sender decides inbound or echo: it must be the one who signed
         if str(event.get("id")) != str(payload.get("id")) or \
+                str(event.get("sender_id")) != str(payload.get("sender_id")) or \
                 canonical_conversation(event.get("conversation_id") or "") != conversation:
             raise ChatUnreadable("the envelope does not match the signed event", FAILED)
         return event

@@ -235,6 +235,17 @@ class TestXChat(MessengerCase, HttpCase):
         self.assertNotIn("the secret text", tampered.body)
         self.assertTrue(tampered.sudo().x_encoded_event, "the event is kept as it came")
 
+    def test_envelope_naming_our_account_never_makes_the_person_s_message_ours(self):
+        """Who signed decides who wrote: a person's message whose envelope names our account (an echo by the
+        envelope) is never stored as something we sent, nor with its text."""
+        self.deliver(self.fake_x.person_sends(PERSON, "first"))
+        delivery = self.fake_x.person_sends(PERSON, "written by the person")
+        delivery["data"]["payload"]["sender_id"] = OURS
+        self.deliver(delivery)
+        messages = self.conversation(self.x_account, PERSON).messenger_message_ids
+        self.assertNotIn("written by the person", messages.mapped("body"))
+        self.assertFalse(messages.filtered(lambda m: m.direction == "out" and m.x_decrypt_state == "ok"))
+
     def test_bad_signature_403_nothing_stored(self):
         before = self.env["messenger.event"].search_count([])
         delivery = self.fake_x.person_sends(PERSON, "forged")
