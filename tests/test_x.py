@@ -2,6 +2,7 @@
 fake X API, which plays the person with X's own SDK (no crypto is mocked)."""
 import json
 import threading
+import time
 
 import pytest
 
@@ -295,6 +296,36 @@ def test_file_sent_encrypted_and_read_by_the_person(x_fake):
     media = received["attachments"][0]["media"]
     assert x_fake.decrypt_media(PERSON, media["media_hash_key"]) == pdf
     assert pdf not in x_fake.media[media["media_hash_key"]], "X holds ciphertext only"
+
+
+@pytest.mark.parametrize("named_at", ["initialize", "finalize", "both"])
+def test_file_sent_whichever_upload_step_names_the_hash_key(x_fake, named_at):
+    """X's documents name the media hash key in the initialize answer or in the finalize one: either works."""
+    x_fake.media_hash_key_at = named_at
+    provider, _store = registered(x_fake)
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+    provider.send_document(PERSON, png, "cv.png", "image/png")
+    (received,) = x_fake.received
+    assert x_fake.decrypt_media(PERSON, received["attachments"][0]["media"]["media_hash_key"]) == png
+
+
+@pytest.mark.parametrize("has_more", [True, False])
+def test_every_page_of_key_changes_fetched(x_fake, has_more):
+    """Key changes come page by page from /events: every page is read, whether X's meta says has_more or only
+    gives a next_token."""
+    x_fake.events_page_limit, x_fake.events_has_more = 1, has_more
+    provider, _store = registered(x_fake)
+    first = x_fake.person_sends(PERSON, "under the first key")
+    versions = [first["data"]["payload"]["conversation_key_version"]]
+    for _rotation in range(2):
+        time.sleep(0.005)  # a key version is a millisecond timestamp: one rotation a millisecond at most
+        versions.append(x_fake.person_rotates_conversation_key(PERSON))
+    keys = provider.fetch_conversation_keys(f"{OURS}:{PERSON}")
+    assert sorted(keys) == sorted(versions)
+    # the oldest message reads with its own key, found on the last page
+    _event, opened = open_delivery(provider, dict(first, data=dict(first["data"], payload={
+        k: v for k, v in first["data"]["payload"].items() if k != "conversation_key_change_event"})))
+    assert opened["content"]["text"] == "under the first key"
 
 
 def test_token_refreshed_once_on_a_401(x_fake):

@@ -287,7 +287,8 @@ class XProvider(_http.HttpProvider):
             meta = answer.get("meta") if isinstance(answer.get("meta"), dict) else {}
             events += [e for e in meta.get("conversation_key_events") or [] if isinstance(e, str)]
             token = meta.get("next_token")
-            if not meta.get("has_more") or not isinstance(token, str):
+            # a next_token means another page, unless X says there is none (has_more may also be absent)
+            if not isinstance(token, str) or not token or meta.get("has_more") is False:
                 break
         return self._learn_keys(conversation, events, signing or self._signing_keys(conversation)) if events else {}
 
@@ -488,7 +489,10 @@ class XProvider(_http.HttpProvider):
         session, media_hash_key = data.get("session_id"), data.get("media_hash_key")
         if not isinstance(session, str) or not SESSION_RE.fullmatch(session):
             raise ProviderError(PERMANENT, "X did not open an upload", code="bad_response")
-        common = {"conversation_id": path, "media_hash_key": media_hash_key}
+        # the hash key goes with each step when initialize gave it (else only finalize names it)
+        common = {"conversation_id": path}
+        if isinstance(media_hash_key, str) and media_hash_key:
+            common["media_hash_key"] = media_hash_key
         self._json("POST", self._url("2", "chat", "media", "upload", session, "append"),
                    json=dict(common, segment_index=0, media=base64.b64encode(encrypted).decode()))
         done = self._json("POST", self._url("2", "chat", "media", "upload", session, "finalize"),

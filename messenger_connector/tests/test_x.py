@@ -2,6 +2,7 @@ import base64
 import datetime
 import json
 import threading
+import time
 from contextlib import closing
 from types import SimpleNamespace
 from unittest.mock import patch
@@ -273,6 +274,18 @@ class TestXChat(MessengerCase, HttpCase):
         self.assertTrue(all("under the new key" in body for body in posts.mapped("body")))
         self.assertTrue(conversation)
 
+    def test_old_message_read_with_a_key_from_a_later_page_of_events(self):
+        """A late delivery without its key change: its key is fetched from the conversation's events, page by page
+        until X gives no next_token (X's meta may leave has_more out)."""
+        self.fake_x.events_page_limit, self.fake_x.events_has_more = 1, False
+        late = self.fake_x.person_sends(PERSON, "written before two key rotations", with_key_change=False)
+        for _rotation in range(2):
+            time.sleep(0.005)  # key versions are millisecond timestamps
+            self.fake_x.person_rotates_conversation_key(PERSON)
+        self.deliver(late)
+        message = self.inbound()
+        self.assertEqual((message.body, message.x_decrypt_state), ("written before two key rotations", "ok"))
+
     def test_key_rotation_by_the_person(self):
         conversation = self.opted_in_conversation()
         old = self.inbound().x_key_version
@@ -357,6 +370,20 @@ class TestXChat(MessengerCase, HttpCase):
             "res_model": conversation._name, "res_id": conversation.id})
         conversation.action_send_text("Your offer", attachment_ids=attachment.ids)
         self.send_queued()
+        (received,) = self.fake_x.received
+        media = received["attachments"][0]["media"]
+        self.assertEqual(self.fake_x.decrypt_media(PERSON, media["media_hash_key"]), b"%PDF-1.4 offer")
+
+    def test_file_reply_when_only_finalize_names_the_hash_key(self):
+        """X's documents disagree on the upload step that names the media hash key: finalize alone works too."""
+        self.fake_x.media_hash_key_at = "finalize"
+        conversation = self.opted_in_conversation()
+        attachment = self.env["ir.attachment"].create({
+            "name": "offer.pdf", "raw": b"%PDF-1.4 offer", "mimetype": "application/pdf",
+            "res_model": conversation._name, "res_id": conversation.id})
+        conversation.action_send_text("Your offer", attachment_ids=attachment.ids)
+        self.send_queued()
+        self.assertEqual(self.outbound(conversation).state, "sent")
         (received,) = self.fake_x.received
         media = received["attachments"][0]["media"]
         self.assertEqual(self.fake_x.decrypt_media(PERSON, media["media_hash_key"]), b"%PDF-1.4 offer")
