@@ -25,7 +25,7 @@ class MemoryStore(x_module.ChatStore):
     """What Odoo keeps, in memory."""
 
     def __init__(self):
-        self.blobs, self.keys, self.rows, self.body = [], {}, {}, None
+        self.blobs, self.keys, self.rows, self.body, self.tokens = [], {}, {}, None, {}
 
     def identities(self):
         return list(self.blobs)
@@ -41,6 +41,12 @@ class MemoryStore(x_module.ChatStore):
 
     def keep_public_keys(self, conversation_id, rows_by_user):
         self.rows[conversation_id] = rows_by_user
+
+    def conversation_token(self, conversation_id):
+        return self.tokens.get(conversation_id)
+
+    def keep_conversation_token(self, conversation_id, token):
+        self.tokens[conversation_id] = token
 
     def send_body(self):
         return self.body
@@ -247,6 +253,18 @@ def test_first_reply_creates_the_conversation_key_then_reuses_it(x_fake):
     assert posts.count(f"/2/chat/conversations/{PERSON}/keys") == 1
     assert [(m["id"], m["text"], m["verified"]) for m in x_fake.received] == [
         (first.external_id, "Hello Xena", True), (second.external_id, "Second", True)]
+
+
+def test_reply_gives_back_the_conversation_token(x_fake):
+    """The conversation_token of the person's last verified message goes back with the reply; none before."""
+    provider, store = registered(x_fake)
+    provider.send_text(PERSON, "first, before the person wrote")
+    store.body = None
+    assert x_fake.received[-1]["conversation_token"] is None
+    delivery = x_fake.person_sends(PERSON, "hello")
+    open_delivery(provider, delivery)
+    provider.send_text(PERSON, "the reply")
+    assert x_fake.received[-1]["conversation_token"] == delivery["data"]["payload"]["conversation_token"]
 
 
 def test_retry_resends_the_same_body(x_fake):

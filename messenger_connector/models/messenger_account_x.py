@@ -130,6 +130,14 @@ class ChatStore(x_chat.ChatStore):
                     for user, user_rows in rows_by_user.items()}
             conversation.write({"x_public_keys": rows, "x_public_keys_at": fields.Datetime.now()})
 
+    def conversation_token(self, conversation_id):
+        return self._conversation(conversation_id).x_conversation_token or None
+
+    def keep_conversation_token(self, conversation_id, token):
+        conversation = self._conversation(conversation_id)
+        if conversation and conversation.x_conversation_token != token:
+            conversation.x_conversation_token = token
+
     def send_body(self):
         return self.message.x_send_body if self.message else None
 
@@ -360,6 +368,9 @@ class MessengerConversation(models.Model):
         "X Chat Public Keys", readonly=True, copy=False, groups=MANAGER,
         help="The participants' public keys registered with X, verified, as last fetched.")
     x_public_keys_at = fields.Datetime(readonly=True, copy=False, groups=MANAGER)
+    x_conversation_token = fields.Char(
+        "X Chat Conversation Token", readonly=True, copy=False, groups=MANAGER,
+        help="What X gave with the conversation's latest message; replies give it back.")
 
     def _receive(self, event, event_record):
         if self.provider != "x" or not (event.raw or {}).get("encoded_event"):

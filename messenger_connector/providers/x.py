@@ -48,6 +48,7 @@ KEY_VERSION_RE = re.compile(r"[0-9]{1,20}")
 BASE64_RE = re.compile(r"[A-Za-z0-9+/=_-]+")
 
 MAX_CRC_TOKEN = 1024
+MAX_CONVERSATION_TOKEN = 4096
 MAX_TEXT = 10000  # X does not publish a limit for X Chat; its legacy DMs stopped at 10,000 characters
 EVENT_TYPES = ("chat.received", "chat.sent")
 PUBLIC_KEY_FIELDS = "public_key_version,public_key,signing_public_key,identity_public_key_signature,juicebox_config"
@@ -101,6 +102,13 @@ class ChatStore:
 
     def keep_public_keys(self, conversation_id, rows_by_user):
         """Keep the participants' verified public key rows."""
+
+    def conversation_token(self, conversation_id):
+        """The ``conversation_token`` of the conversation's latest verified delivery, or None."""
+        return None
+
+    def keep_conversation_token(self, conversation_id, token):
+        """Keep the ``conversation_token`` a verified delivery carried (replies give it back)."""
 
     def send_body(self):
         """The body prepared for the message being sent, or None the first time."""
@@ -273,6 +281,9 @@ class XProvider(_http.HttpProvider):
                 str(event.get("sender_id")) != str(payload.get("sender_id")) or \
                 canonical_conversation(event.get("conversation_id") or "") != conversation:
             raise ChatUnreadable("the envelope does not match the signed event", FAILED)
+        token = payload.get("conversation_token")
+        if isinstance(token, str) and token and len(token) <= MAX_CONVERSATION_TOKEN:
+            self.store.keep_conversation_token(conversation, token)
         return event
 
     def fetch_conversation_keys(self, conversation, signing=None):
@@ -431,6 +442,10 @@ class XProvider(_http.HttpProvider):
                                     code="encryption") from None
             body = {"message_id": payload.message_id, "encoded_message_create_event": payload.encrypted_content,
                     "encoded_message_event_signature": payload.encoded_event_signature}
+            # what X gave with the person's last message goes back with the reply, as X's own sample bot does
+            token = self.store.conversation_token(conversation)
+            if isinstance(token, str) and token:
+                body["conversation_token"] = token
             self.store.keep_send_body(body)
         answer = self._json("POST", self._url("2", "chat", "conversations", person, "messages"), json=body)
         data = answer.get("data") if isinstance(answer.get("data"), dict) else {}

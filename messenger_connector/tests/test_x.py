@@ -348,6 +348,17 @@ class TestXChat(MessengerCase, HttpCase):
         (reply,) = self.outbound(conversation)
         self.assertEqual((reply.state, reply.body), ("sent", "Thanks for writing"))
 
+    def test_reply_gives_back_the_conversation_token(self):
+        """X's own sample bot gives the conversation_token of the person's message back with its reply."""
+        delivery = self.fake_x.person_sends(PERSON, "Hello, is the job open?")
+        self.deliver(delivery)
+        conversation = self.conversation(self.x_account, PERSON)
+        conversation.action_send_text("It is")
+        self.send_queued()
+        (received,) = self.fake_x.received
+        self.assertEqual(received["text"], "It is")
+        self.assertEqual(received["conversation_token"], delivery["data"]["payload"]["conversation_token"])
+
     def test_retry_sends_the_same_body(self):
         conversation = self.opted_in_conversation()
         self.fake_x.fail_next(1, 503, {"title": "Service Unavailable"})

@@ -484,7 +484,8 @@ class FakeX(FakeServer):
             content = event.get("content") or {}
             self.received.append({"to": person_id, "id": event["id"], "text": content.get("text"),
                                   "attachments": content.get("attachments"), "verified": event.get("verified"),
-                                  "key_version": event.get("key_version")})
+                                  "key_version": event.get("key_version"),
+                                  "conversation_token": body.get("conversation_token")})
             self._accept(event["id"], person_id, "text", content.get("text"), body)
             self.echoes.append({"data": {
                 "event_uuid": str(next(_uuids)), "filter": {"user_id": self.user_id}, "event_type": "chat.sent",
