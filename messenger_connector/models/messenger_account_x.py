@@ -255,8 +255,10 @@ class MessengerAccount(models.Model):
                 token, refresh, expires_in = self._get_provider().refresh_access_token()
             except ProviderError as error:
                 cr.rollback()
-                self._x_needs_reconnect(error.message)
-                cr.commit()
+                if error.kind == prov.PERMANENT:
+                    # X refused the refresh token; an X that did not answer is asked again with the next call
+                    self._x_needs_reconnect(error.message)
+                    cr.commit()
                 raise
             self.write({"x_access_token": token, "x_refresh_token": refresh, "x_reconnect_needed": False,
                         "x_token_expires_at": fields.Datetime.now() + datetime.timedelta(seconds=expires_in)})

@@ -454,6 +454,23 @@ class TestXChat(MessengerCase, HttpCase):
         self.assertEqual(len(self.x_account.activity_ids), 1)
         self.assertIn("Reconnect", self.x_account.activity_ids.summary)
 
+    def test_refresh_x_did_not_answer_is_retried_no_reconnect(self):
+        """X's token endpoint answering 503 is no refusal: the send waits and goes with the next attempt's token,
+        nobody is asked to reconnect the account."""
+        conversation = self.opted_in_conversation()
+        self.fake_x.expire_token()
+        self.fake_x.refresh_unavailable = 1
+        conversation.action_send_text("after a hiccup")
+        self.send_queued()
+        message = self.outbound(conversation)
+        self.x_account.invalidate_recordset()
+        self.assertNotEqual(message.state, "failed")
+        self.assertFalse(self.x_account.x_reconnect_needed)
+        self.assertFalse(self.x_account.activity_ids)
+        message.sudo().next_attempt_at = fields.Datetime.now() - datetime.timedelta(seconds=1)
+        self.send_queued()
+        self.assertEqual((message.state, self.fake_x.received[-1]["text"]), ("sent", "after a hiccup"))
+
     def test_two_workers_one_refresh(self):
         dbname = self.env.cr.dbname
         with closing(sql_db.db_connect(dbname).cursor()) as cr:

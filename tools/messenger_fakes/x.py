@@ -149,6 +149,7 @@ class FakeX(FakeServer):
         self.refresh_token = self.initial_refresh
         self.refreshes = 0
         self.refresh_delay = 0
+        self.refresh_unavailable = 0  # the next refreshes X cannot answer (503)
         self.scopes_dropped = False
         self.users = {self.user_id: {"id": self.user_id, "name": self.name, "username": self.username}}
         self.keys = {}             # user id -> _User (public key rows, and the Chat of a person we play)
@@ -384,6 +385,9 @@ class FakeX(FakeServer):
         with self._refresh_lock:  # the refresh token is single-use: a second concurrent refresh loses
             time.sleep(self.refresh_delay)
             with self._lock:
+                if self.refresh_unavailable:
+                    self.refresh_unavailable -= 1
+                    return _problem(503, "Service Unavailable", "Service Unavailable")
                 if form.get("grant_type") != "refresh_token" or form.get("refresh_token") != self.refresh_token:
                     return _reply(400, {"error": "invalid_request",
                                         "error_description": "Value passed for the token was invalid."})
