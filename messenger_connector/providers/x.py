@@ -497,15 +497,15 @@ class XProvider(_http.HttpProvider):
     def _upload(self, chat, conversation, key, content):
         """Upload a file's ciphertext; its ``media_hash_key``."""
         encrypted = chat.encrypt_stream(content, key)
-        path = path_conversation(conversation)
+        # request bodies name the conversation as payloads do (low:high); only URL paths take low-high
         start = self._json("POST", self._url("2", "chat", "media", "upload", "initialize"),
-                           json={"conversation_id": path, "total_bytes": len(encrypted)})
+                           json={"conversation_id": conversation, "total_bytes": len(encrypted)})
         data = start.get("data") if isinstance(start.get("data"), dict) else {}
         session, media_hash_key = data.get("session_id"), data.get("media_hash_key")
         if not isinstance(session, str) or not SESSION_RE.fullmatch(session):
             raise ProviderError(PERMANENT, "X did not open an upload", code="bad_response")
         # the hash key goes with each step when initialize gave it (else only finalize names it)
-        common = {"conversation_id": path}
+        common = {"conversation_id": conversation}
         if isinstance(media_hash_key, str) and media_hash_key:
             common["media_hash_key"] = media_hash_key
         self._json("POST", self._url("2", "chat", "media", "upload", session, "append"),

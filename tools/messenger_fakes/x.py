@@ -532,6 +532,9 @@ class FakeX(FakeServer):
 
     def _upload_start(self, request):
         body = request.json if isinstance(request.json, dict) else {}
+        if not _body_conversation(body):
+            return _problem(400, "Invalid Request", "conversation_id is invalid.",
+                            "https://api.x.com/2/problems/invalid-request")
         session = uuid.uuid4().hex
         hash_key = uuid.uuid4().hex[:32]
         with self._lock:
@@ -545,6 +548,8 @@ class FakeX(FakeServer):
     def _upload_of(self, session, body):
         """The upload a step names; the hash key, when given, must be the upload's (X checks its form)."""
         upload = self.uploads.get(session)
+        if upload and _body_conversation(body) != upload["conversation_id"]:
+            return None
         given = body.get("media_hash_key", upload and upload["media_hash_key"]) if upload else None
         if not upload or given != upload["media_hash_key"] or (
                 "media_hash_key" not in body and self.media_hash_key_at != "finalize"):
@@ -633,6 +638,13 @@ class FakeX(FakeServer):
         with self._lock:
             self.subscriptions.append(subscription)
         return _reply(200, {"data": subscription})
+
+
+def _body_conversation(body):
+    """A conversation id as request bodies give it (``low:high``, as in X's samples; paths take ``low-high``)."""
+    value = body.get("conversation_id")
+    match = re.fullmatch(r"([0-9]{1,19}):([0-9]{1,19})", value) if isinstance(value, str) else None
+    return value if match and canonical(*match.groups()) == value else None
 
 
 # --- signatures -------------------------------------------------------------------------------------
