@@ -439,6 +439,10 @@ class MessengerConversation(models.Model):
         event.text = content.get("text")
         event.media = content.get("media")
         event.reply_to = content.get("reply_to")
+        if content.get("more_media"):
+            names = ", ".join(name for name in content["more_media"] if name)
+            note = _("%(count)s more files came with this message; X's app shows them.", count=len(content["more_media"]))
+            event.text = "\n".join(filter(None, [event.text, f"{note} {names}".strip() if names else note]))
         if content.get("reaction_to_sequence"):
             target = self.env["messenger.message"].search([
                 ("conversation_id", "=", self.id), ("x_sequence_id", "=", content["reaction_to_sequence"])], limit=1)

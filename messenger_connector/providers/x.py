@@ -724,15 +724,17 @@ def event_content(event, conversation):
     reply_to = preview.get("replying_to_message_id") if event.get("reply_preview_validation", "Valid") == "Valid" \
         else None
     found.update(kind="message", content_type=TEXT if text else OTHER, text=text, reply_to=reply_to or None)
-    for attachment in content.get("attachments") or []:
-        media = attachment.get("media") if isinstance(attachment, dict) else None
-        if isinstance(media, dict) and isinstance(media.get("media_hash_key"), str):
-            found["content_type"] = MEDIA_TYPES.get(str(media.get("type") or "").upper(), DOCUMENT)
-            found["media"] = Media(id="|".join([conversation, media["media_hash_key"], found["key_version"] or ""]),
-                                   filename=_text(media.get("filename")),
-                                   file_size=media.get("filesize_bytes") if isinstance(
-                                       media.get("filesize_bytes"), int) else None)
-            break
+    files = [attachment["media"] for attachment in content.get("attachments") or [] if isinstance(attachment, dict)
+             and isinstance(attachment.get("media"), dict) and isinstance(attachment["media"].get("media_hash_key"), str)]
+    if files:
+        media = files[0]
+        found["content_type"] = MEDIA_TYPES.get(str(media.get("type") or "").upper(), DOCUMENT)
+        found["media"] = Media(id="|".join([conversation, media["media_hash_key"], found["key_version"] or ""]),
+                               filename=_text(media.get("filename")),
+                               file_size=media.get("filesize_bytes") if isinstance(
+                                   media.get("filesize_bytes"), int) else None)
+        # a message holds one file here: the others are named, never dropped unsaid
+        found["more_media"] = [_text(media.get("filename")) or "" for media in files[1:]]
     return found
 
 

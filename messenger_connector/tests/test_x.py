@@ -207,6 +207,18 @@ class TestXChat(MessengerCase, HttpCase):
         self.assertEqual((reply.body, reply.reply_to_external_id), ("and one more thing", text.external_id))
         self.assertEqual(self.conversation(self.x_account, PERSON).partner_id.name, "Xena Applicant")
 
+    def test_several_files_in_one_message_none_dropped_unsaid(self):
+        """X lets a person send several images in one message: the first is kept as the message's file, the
+        others are named in its text."""
+        png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+        self.deliver(self.fake_x.person_sends(PERSON, "three photos", media=[
+            (png, "front.png"), (png + b"\x01", "back.png"), (png + b"\x02", "side.png")]))
+        message = self.inbound()
+        self.assertEqual((message.attachment_ids.raw, message.attachment_ids.name), (png, "front.png"))
+        self.assertTrue(message.body.startswith("three photos"), message.body)
+        self.assertIn("2 more files", message.body)
+        self.assertIn("back.png, side.png", message.body)
+
     def test_deletion_kept_with_the_delivery_message_stays(self):
         """As on the other platforms, a message the person deletes stays on record; the deletion is kept."""
         self.deliver(self.fake_x.person_sends(PERSON, "sent by mistake"))

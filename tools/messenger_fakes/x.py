@@ -266,10 +266,14 @@ class FakeX(FakeServer):
             else:
                 attachments = None
                 if media is not None:
-                    hash_key = uuid.uuid4().hex[:24]
-                    self.media[hash_key] = person.chat.encrypt_stream(media, key)
-                    attachments = [{"attachment_type": "media", "media_hash_key": hash_key, "width": 1,
-                                    "height": 1, "filesize_bytes": len(media), "filename": filename}]
+                    # several files (X allows several images, GIFs or videos): a list of (bytes, filename)
+                    files = media if isinstance(media, list) else [(media, filename)]
+                    attachments = []
+                    for content, name in files:
+                        hash_key = uuid.uuid4().hex[:24]
+                        self.media[hash_key] = person.chat.encrypt_stream(content, key)
+                        attachments.append({"attachment_type": "media", "media_hash_key": hash_key, "width": 1,
+                                            "height": 1, "filesize_bytes": len(content), "filename": name})
                 payload = person.chat.encrypt_message(conversation_id, text, attachments=attachments, **options)
             return self._deliver(user_id, conversation_id, payload, "chat.received", with_key_change)
 
