@@ -2,6 +2,7 @@
 fake X API, which plays the person with X's own SDK (no crypto is mocked)."""
 import json
 import threading
+import time
 
 import pytest
 
@@ -24,7 +25,7 @@ class MemoryStore(x_module.ChatStore):
     """What Odoo keeps, in memory."""
 
     def __init__(self):
-        self.blobs, self.keys, self.rows, self.body = [], {}, {}, None
+        self.blobs, self.keys, self.rows, self.body, self.tokens = [], {}, {}, None, {}
 
     def identities(self):
         return list(self.blobs)
@@ -40,6 +41,12 @@ class MemoryStore(x_module.ChatStore):
 
     def keep_public_keys(self, conversation_id, rows_by_user):
         self.rows[conversation_id] = rows_by_user
+
+    def conversation_token(self, conversation_id):
+        return self.tokens.get(conversation_id)
+
+    def keep_conversation_token(self, conversation_id, token):
+        self.tokens[conversation_id] = token
 
     def send_body(self):
         return self.body
@@ -197,6 +204,17 @@ def test_envelope_naming_another_message_is_refused(x_fake):
     assert caught.value.state == x_module.FAILED
 
 
+def test_envelope_naming_another_sender_is_refused(x_fake):
+    """The signer decides who wrote: the person's message under an envelope naming our account (which would make
+    it an echo of ours) is never read."""
+    provider, _store = registered(x_fake)
+    delivery = x_fake.person_sends(PERSON, "written by the person")
+    delivery["data"]["payload"]["sender_id"] = OURS
+    with pytest.raises(x_module.ChatUnreadable) as caught:
+        open_delivery(provider, delivery)
+    assert caught.value.state == x_module.FAILED
+
+
 def test_unknown_key_version_is_pending(x_fake):
     provider, store = registered(x_fake)
     delivery = x_fake.person_sends(PERSON, "first")
@@ -235,6 +253,18 @@ def test_first_reply_creates_the_conversation_key_then_reuses_it(x_fake):
     assert posts.count(f"/2/chat/conversations/{PERSON}/keys") == 1
     assert [(m["id"], m["text"], m["verified"]) for m in x_fake.received] == [
         (first.external_id, "Hello Xena", True), (second.external_id, "Second", True)]
+
+
+def test_reply_gives_back_the_conversation_token(x_fake):
+    """The conversation_token of the person's last verified message goes back with the reply; none before."""
+    provider, store = registered(x_fake)
+    provider.send_text(PERSON, "first, before the person wrote")
+    store.body = None
+    assert x_fake.received[-1]["conversation_token"] is None
+    delivery = x_fake.person_sends(PERSON, "hello")
+    open_delivery(provider, delivery)
+    provider.send_text(PERSON, "the reply")
+    assert x_fake.received[-1]["conversation_token"] == delivery["data"]["payload"]["conversation_token"]
 
 
 def test_retry_resends_the_same_body(x_fake):
@@ -284,6 +314,36 @@ def test_file_sent_encrypted_and_read_by_the_person(x_fake):
     media = received["attachments"][0]["media"]
     assert x_fake.decrypt_media(PERSON, media["media_hash_key"]) == pdf
     assert pdf not in x_fake.media[media["media_hash_key"]], "X holds ciphertext only"
+
+
+@pytest.mark.parametrize("named_at", ["initialize", "finalize", "both"])
+def test_file_sent_whichever_upload_step_names_the_hash_key(x_fake, named_at):
+    """X's documents name the media hash key in the initialize answer or in the finalize one: either works."""
+    x_fake.media_hash_key_at = named_at
+    provider, _store = registered(x_fake)
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+    provider.send_document(PERSON, png, "cv.png", "image/png")
+    (received,) = x_fake.received
+    assert x_fake.decrypt_media(PERSON, received["attachments"][0]["media"]["media_hash_key"]) == png
+
+
+@pytest.mark.parametrize("has_more", [True, False])
+def test_every_page_of_key_changes_fetched(x_fake, has_more):
+    """Key changes come page by page from /events: every page is read, whether X's meta says has_more or only
+    gives a next_token."""
+    x_fake.events_page_limit, x_fake.events_has_more = 1, has_more
+    provider, _store = registered(x_fake)
+    first = x_fake.person_sends(PERSON, "under the first key")
+    versions = [first["data"]["payload"]["conversation_key_version"]]
+    for _rotation in range(2):
+        time.sleep(0.005)  # a key version is a millisecond timestamp: one rotation a millisecond at most
+        versions.append(x_fake.person_rotates_conversation_key(PERSON))
+    keys = provider.fetch_conversation_keys(f"{OURS}:{PERSON}")
+    assert sorted(keys) == sorted(versions)
+    # the oldest message reads with its own key, found on the last page
+    _event, opened = open_delivery(provider, dict(first, data=dict(first["data"], payload={
+        k: v for k, v in first["data"]["payload"].items() if k != "conversation_key_change_event"})))
+    assert opened["content"]["text"] == "under the first key"
 
 
 def test_token_refreshed_once_on_a_401(x_fake):

@@ -130,6 +130,14 @@ class ChatStore(x_chat.ChatStore):
                     for user, user_rows in rows_by_user.items()}
             conversation.write({"x_public_keys": rows, "x_public_keys_at": fields.Datetime.now()})
 
+    def conversation_token(self, conversation_id):
+        return self._conversation(conversation_id).x_conversation_token or None
+
+    def keep_conversation_token(self, conversation_id, token):
+        conversation = self._conversation(conversation_id)
+        if conversation and conversation.x_conversation_token != token:
+            conversation.x_conversation_token = token
+
     def send_body(self):
         return self.message.x_send_body if self.message else None
 
@@ -247,8 +255,10 @@ class MessengerAccount(models.Model):
                 token, refresh, expires_in = self._get_provider().refresh_access_token()
             except ProviderError as error:
                 cr.rollback()
-                self._x_needs_reconnect(error.message)
-                cr.commit()
+                if error.kind == prov.PERMANENT:
+                    # X refused the refresh token; an X that did not answer is asked again with the next call
+                    self._x_needs_reconnect(error.message)
+                    cr.commit()
                 raise
             self.write({"x_access_token": token, "x_refresh_token": refresh, "x_reconnect_needed": False,
                         "x_token_expires_at": fields.Datetime.now() + datetime.timedelta(seconds=expires_in)})
@@ -360,6 +370,9 @@ class MessengerConversation(models.Model):
         "X Chat Public Keys", readonly=True, copy=False, groups=MANAGER,
         help="The participants' public keys registered with X, verified, as last fetched.")
     x_public_keys_at = fields.Datetime(readonly=True, copy=False, groups=MANAGER)
+    x_conversation_token = fields.Char(
+        "X Chat Conversation Token", readonly=True, copy=False, groups=MANAGER,
+        help="What X gave with the conversation's latest message; replies give it back.")
 
     def _receive(self, event, event_record):
         if self.provider != "x" or not (event.raw or {}).get("encoded_event"):
@@ -426,6 +439,10 @@ class MessengerConversation(models.Model):
         event.text = content.get("text")
         event.media = content.get("media")
         event.reply_to = content.get("reply_to")
+        if content.get("more_media"):
+            names = ", ".join(name for name in content["more_media"] if name)
+            note = _("%(count)s more files came with this message; X's app shows them.", count=len(content["more_media"]))
+            event.text = "\n".join(filter(None, [event.text, f"{note} {names}".strip() if names else note]))
         if content.get("reaction_to_sequence"):
             target = self.env["messenger.message"].search([
                 ("conversation_id", "=", self.id), ("x_sequence_id", "=", content["reaction_to_sequence"])], limit=1)

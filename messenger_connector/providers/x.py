@@ -48,6 +48,7 @@ KEY_VERSION_RE = re.compile(r"[0-9]{1,20}")
 BASE64_RE = re.compile(r"[A-Za-z0-9+/=_-]+")
 
 MAX_CRC_TOKEN = 1024
+MAX_CONVERSATION_TOKEN = 4096
 MAX_TEXT = 10000  # X does not publish a limit for X Chat; its legacy DMs stopped at 10,000 characters
 EVENT_TYPES = ("chat.received", "chat.sent")
 PUBLIC_KEY_FIELDS = "public_key_version,public_key,signing_public_key,identity_public_key_signature,juicebox_config"
@@ -101,6 +102,13 @@ class ChatStore:
 
     def keep_public_keys(self, conversation_id, rows_by_user):
         """Keep the participants' verified public key rows."""
+
+    def conversation_token(self, conversation_id):
+        """The ``conversation_token`` of the conversation's latest verified delivery, or None."""
+        return None
+
+    def keep_conversation_token(self, conversation_id, token):
+        """Keep the ``conversation_token`` a verified delivery carried (replies give it back)."""
 
     def send_body(self):
         """The body prepared for the message being sent, or None the first time."""
@@ -268,9 +276,14 @@ class XProvider(_http.HttpProvider):
             break
         if not event.get("verified"):
             raise ChatUnreadable("the signature was not verified", FAILED)
+        # the envelope's sender decides inbound or echo: it must be the one who signed
         if str(event.get("id")) != str(payload.get("id")) or \
+                str(event.get("sender_id")) != str(payload.get("sender_id")) or \
                 canonical_conversation(event.get("conversation_id") or "") != conversation:
             raise ChatUnreadable("the envelope does not match the signed event", FAILED)
+        token = payload.get("conversation_token")
+        if isinstance(token, str) and token and len(token) <= MAX_CONVERSATION_TOKEN:
+            self.store.keep_conversation_token(conversation, token)
         return event
 
     def fetch_conversation_keys(self, conversation, signing=None):
@@ -285,7 +298,8 @@ class XProvider(_http.HttpProvider):
             meta = answer.get("meta") if isinstance(answer.get("meta"), dict) else {}
             events += [e for e in meta.get("conversation_key_events") or [] if isinstance(e, str)]
             token = meta.get("next_token")
-            if not meta.get("has_more") or not isinstance(token, str):
+            # a next_token means another page, unless X says there is none (has_more may also be absent)
+            if not isinstance(token, str) or not token or meta.get("has_more") is False:
                 break
         return self._learn_keys(conversation, events, signing or self._signing_keys(conversation)) if events else {}
 
@@ -428,6 +442,10 @@ class XProvider(_http.HttpProvider):
                                     code="encryption") from None
             body = {"message_id": payload.message_id, "encoded_message_create_event": payload.encrypted_content,
                     "encoded_message_event_signature": payload.encoded_event_signature}
+            # what X gave with the person's last message goes back with the reply, as X's own sample bot does
+            token = self.store.conversation_token(conversation)
+            if isinstance(token, str) and token:
+                body["conversation_token"] = token
             self.store.keep_send_body(body)
         answer = self._json("POST", self._url("2", "chat", "conversations", person, "messages"), json=body)
         data = answer.get("data") if isinstance(answer.get("data"), dict) else {}
@@ -479,14 +497,17 @@ class XProvider(_http.HttpProvider):
     def _upload(self, chat, conversation, key, content):
         """Upload a file's ciphertext; its ``media_hash_key``."""
         encrypted = chat.encrypt_stream(content, key)
-        path = path_conversation(conversation)
+        # request bodies name the conversation as payloads do (low:high); only URL paths take low-high
         start = self._json("POST", self._url("2", "chat", "media", "upload", "initialize"),
-                           json={"conversation_id": path, "total_bytes": len(encrypted)})
+                           json={"conversation_id": conversation, "total_bytes": len(encrypted)})
         data = start.get("data") if isinstance(start.get("data"), dict) else {}
         session, media_hash_key = data.get("session_id"), data.get("media_hash_key")
         if not isinstance(session, str) or not SESSION_RE.fullmatch(session):
             raise ProviderError(PERMANENT, "X did not open an upload", code="bad_response")
-        common = {"conversation_id": path, "media_hash_key": media_hash_key}
+        # the hash key goes with each step when initialize gave it (else only finalize names it)
+        common = {"conversation_id": conversation}
+        if isinstance(media_hash_key, str) and media_hash_key:
+            common["media_hash_key"] = media_hash_key
         self._json("POST", self._url("2", "chat", "media", "upload", session, "append"),
                    json=dict(common, segment_index=0, media=base64.b64encode(encrypted).decode()))
         done = self._json("POST", self._url("2", "chat", "media", "upload", session, "finalize"),
@@ -703,15 +724,17 @@ def event_content(event, conversation):
     reply_to = preview.get("replying_to_message_id") if event.get("reply_preview_validation", "Valid") == "Valid" \
         else None
     found.update(kind="message", content_type=TEXT if text else OTHER, text=text, reply_to=reply_to or None)
-    for attachment in content.get("attachments") or []:
-        media = attachment.get("media") if isinstance(attachment, dict) else None
-        if isinstance(media, dict) and isinstance(media.get("media_hash_key"), str):
-            found["content_type"] = MEDIA_TYPES.get(str(media.get("type") or "").upper(), DOCUMENT)
-            found["media"] = Media(id="|".join([conversation, media["media_hash_key"], found["key_version"] or ""]),
-                                   filename=_text(media.get("filename")),
-                                   file_size=media.get("filesize_bytes") if isinstance(
-                                       media.get("filesize_bytes"), int) else None)
-            break
+    files = [attachment["media"] for attachment in content.get("attachments") or [] if isinstance(attachment, dict)
+             and isinstance(attachment.get("media"), dict) and isinstance(attachment["media"].get("media_hash_key"), str)]
+    if files:
+        media = files[0]
+        found["content_type"] = MEDIA_TYPES.get(str(media.get("type") or "").upper(), DOCUMENT)
+        found["media"] = Media(id="|".join([conversation, media["media_hash_key"], found["key_version"] or ""]),
+                               filename=_text(media.get("filename")),
+                               file_size=media.get("filesize_bytes") if isinstance(
+                                   media.get("filesize_bytes"), int) else None)
+        # a message holds one file here: the others are named, never dropped unsaid
+        found["more_media"] = [_text(media.get("filename")) or "" for media in files[1:]]
     return found
 
 

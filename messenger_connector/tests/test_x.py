@@ -2,6 +2,7 @@ import base64
 import datetime
 import json
 import threading
+import time
 from contextlib import closing
 from types import SimpleNamespace
 from unittest.mock import patch
@@ -206,6 +207,18 @@ class TestXChat(MessengerCase, HttpCase):
         self.assertEqual((reply.body, reply.reply_to_external_id), ("and one more thing", text.external_id))
         self.assertEqual(self.conversation(self.x_account, PERSON).partner_id.name, "Xena Applicant")
 
+    def test_several_files_in_one_message_none_dropped_unsaid(self):
+        """X lets a person send several images in one message: the first is kept as the message's file, the
+        others are named in its text."""
+        png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+        self.deliver(self.fake_x.person_sends(PERSON, "three photos", media=[
+            (png, "front.png"), (png + b"\x01", "back.png"), (png + b"\x02", "side.png")]))
+        message = self.inbound()
+        self.assertEqual((message.attachment_ids.raw, message.attachment_ids.name), (png, "front.png"))
+        self.assertTrue(message.body.startswith("three photos"), message.body)
+        self.assertIn("2 more files", message.body)
+        self.assertIn("back.png, side.png", message.body)
+
     def test_deletion_kept_with_the_delivery_message_stays(self):
         """As on the other platforms, a message the person deletes stays on record; the deletion is kept."""
         self.deliver(self.fake_x.person_sends(PERSON, "sent by mistake"))
@@ -235,6 +248,17 @@ class TestXChat(MessengerCase, HttpCase):
         self.assertNotIn("the secret text", tampered.body)
         self.assertTrue(tampered.sudo().x_encoded_event, "the event is kept as it came")
 
+    def test_envelope_naming_our_account_never_makes_the_person_s_message_ours(self):
+        """Who signed decides who wrote: a person's message whose envelope names our account (an echo by the
+        envelope) is never stored as something we sent, nor with its text."""
+        self.deliver(self.fake_x.person_sends(PERSON, "first"))
+        delivery = self.fake_x.person_sends(PERSON, "written by the person")
+        delivery["data"]["payload"]["sender_id"] = OURS
+        self.deliver(delivery)
+        messages = self.conversation(self.x_account, PERSON).messenger_message_ids
+        self.assertNotIn("written by the person", messages.mapped("body"))
+        self.assertFalse(messages.filtered(lambda m: m.direction == "out" and m.x_decrypt_state == "ok"))
+
     def test_bad_signature_403_nothing_stored(self):
         before = self.env["messenger.event"].search_count([])
         delivery = self.fake_x.person_sends(PERSON, "forged")
@@ -261,6 +285,18 @@ class TestXChat(MessengerCase, HttpCase):
         self.assertTrue(posts)
         self.assertTrue(all("under the new key" in body for body in posts.mapped("body")))
         self.assertTrue(conversation)
+
+    def test_old_message_read_with_a_key_from_a_later_page_of_events(self):
+        """A late delivery without its key change: its key is fetched from the conversation's events, page by page
+        until X gives no next_token (X's meta may leave has_more out)."""
+        self.fake_x.events_page_limit, self.fake_x.events_has_more = 1, False
+        late = self.fake_x.person_sends(PERSON, "written before two key rotations", with_key_change=False)
+        for _rotation in range(2):
+            time.sleep(0.005)  # key versions are millisecond timestamps
+            self.fake_x.person_rotates_conversation_key(PERSON)
+        self.deliver(late)
+        message = self.inbound()
+        self.assertEqual((message.body, message.x_decrypt_state), ("written before two key rotations", "ok"))
 
     def test_key_rotation_by_the_person(self):
         conversation = self.opted_in_conversation()
@@ -324,6 +360,17 @@ class TestXChat(MessengerCase, HttpCase):
         (reply,) = self.outbound(conversation)
         self.assertEqual((reply.state, reply.body), ("sent", "Thanks for writing"))
 
+    def test_reply_gives_back_the_conversation_token(self):
+        """X's own sample bot gives the conversation_token of the person's message back with its reply."""
+        delivery = self.fake_x.person_sends(PERSON, "Hello, is the job open?")
+        self.deliver(delivery)
+        conversation = self.conversation(self.x_account, PERSON)
+        conversation.action_send_text("It is")
+        self.send_queued()
+        (received,) = self.fake_x.received
+        self.assertEqual(received["text"], "It is")
+        self.assertEqual(received["conversation_token"], delivery["data"]["payload"]["conversation_token"])
+
     def test_retry_sends_the_same_body(self):
         conversation = self.opted_in_conversation()
         self.fake_x.fail_next(1, 503, {"title": "Service Unavailable"})
@@ -346,6 +393,20 @@ class TestXChat(MessengerCase, HttpCase):
             "res_model": conversation._name, "res_id": conversation.id})
         conversation.action_send_text("Your offer", attachment_ids=attachment.ids)
         self.send_queued()
+        (received,) = self.fake_x.received
+        media = received["attachments"][0]["media"]
+        self.assertEqual(self.fake_x.decrypt_media(PERSON, media["media_hash_key"]), b"%PDF-1.4 offer")
+
+    def test_file_reply_when_only_finalize_names_the_hash_key(self):
+        """X's documents disagree on the upload step that names the media hash key: finalize alone works too."""
+        self.fake_x.media_hash_key_at = "finalize"
+        conversation = self.opted_in_conversation()
+        attachment = self.env["ir.attachment"].create({
+            "name": "offer.pdf", "raw": b"%PDF-1.4 offer", "mimetype": "application/pdf",
+            "res_model": conversation._name, "res_id": conversation.id})
+        conversation.action_send_text("Your offer", attachment_ids=attachment.ids)
+        self.send_queued()
+        self.assertEqual(self.outbound(conversation).state, "sent")
         (received,) = self.fake_x.received
         media = received["attachments"][0]["media"]
         self.assertEqual(self.fake_x.decrypt_media(PERSON, media["media_hash_key"]), b"%PDF-1.4 offer")
@@ -404,6 +465,23 @@ class TestXChat(MessengerCase, HttpCase):
         self.assertEqual(self.outbound(conversation).state, "failed")
         self.assertEqual(len(self.x_account.activity_ids), 1)
         self.assertIn("Reconnect", self.x_account.activity_ids.summary)
+
+    def test_refresh_x_did_not_answer_is_retried_no_reconnect(self):
+        """X's token endpoint answering 503 is no refusal: the send waits and goes with the next attempt's token,
+        nobody is asked to reconnect the account."""
+        conversation = self.opted_in_conversation()
+        self.fake_x.expire_token()
+        self.fake_x.refresh_unavailable = 1
+        conversation.action_send_text("after a hiccup")
+        self.send_queued()
+        message = self.outbound(conversation)
+        self.x_account.invalidate_recordset()
+        self.assertNotEqual(message.state, "failed")
+        self.assertFalse(self.x_account.x_reconnect_needed)
+        self.assertFalse(self.x_account.activity_ids)
+        message.sudo().next_attempt_at = fields.Datetime.now() - datetime.timedelta(seconds=1)
+        self.send_queued()
+        self.assertEqual((message.state, self.fake_x.received[-1]["text"]), ("sent", "after a hiccup"))
 
     def test_two_workers_one_refresh(self):
         dbname = self.env.cr.dbname

@@ -149,6 +149,7 @@ class FakeX(FakeServer):
         self.refresh_token = self.initial_refresh
         self.refreshes = 0
         self.refresh_delay = 0
+        self.refresh_unavailable = 0  # the next refreshes X cannot answer (503)
         self.scopes_dropped = False
         self.users = {self.user_id: {"id": self.user_id, "name": self.name, "username": self.username}}
         self.keys = {}             # user id -> _User (public key rows, and the Chat of a person we play)
@@ -162,6 +163,11 @@ class FakeX(FakeServer):
         self.subscriptions = []
         self._sequence = itertools.count(1)
         self._refresh_lock = threading.Lock()
+        # X's documents disagree on which upload step names the media hash key: "initialize", "finalize" or both
+        self.media_hash_key_at = "initialize"
+        # /events pages: X's page size cap, and whether meta says has_more (else next_token alone tells)
+        self.events_page_limit = 100
+        self.events_has_more = True
 
     # --- people ---------------------------------------------------------------------------------------
 
@@ -260,10 +266,14 @@ class FakeX(FakeServer):
             else:
                 attachments = None
                 if media is not None:
-                    hash_key = uuid.uuid4().hex[:24]
-                    self.media[hash_key] = person.chat.encrypt_stream(media, key)
-                    attachments = [{"attachment_type": "media", "media_hash_key": hash_key, "width": 1,
-                                    "height": 1, "filesize_bytes": len(media), "filename": filename}]
+                    # several files (X allows several images, GIFs or videos): a list of (bytes, filename)
+                    files = media if isinstance(media, list) else [(media, filename)]
+                    attachments = []
+                    for content, name in files:
+                        hash_key = uuid.uuid4().hex[:24]
+                        self.media[hash_key] = person.chat.encrypt_stream(content, key)
+                        attachments.append({"attachment_type": "media", "media_hash_key": hash_key, "width": 1,
+                                            "height": 1, "filesize_bytes": len(content), "filename": name})
                 payload = person.chat.encrypt_message(conversation_id, text, attachments=attachments, **options)
             return self._deliver(user_id, conversation_id, payload, "chat.received", with_key_change)
 
@@ -351,7 +361,7 @@ class FakeX(FakeServer):
             ("GET", r"/2/users/([0-9]+)", lambda uid: self._user(uid, request)),
             ("POST", r"/2/chat/conversations/([0-9-]+)/keys", lambda cid: self._keys(cid, request)),
             ("POST", r"/2/chat/conversations/([0-9-]+)/messages", lambda cid: self._send(cid, request)),
-            ("GET", r"/2/chat/conversations/([0-9-]+)/events", lambda cid: self._events(cid)),
+            ("GET", r"/2/chat/conversations/([0-9-]+)/events", lambda cid: self._events(cid, request)),
             ("POST", r"/2/chat/media/upload/initialize", lambda: self._upload_start(request)),
             ("POST", r"/2/chat/media/upload/([A-Za-z0-9_-]+)/append", lambda sid: self._upload_part(sid, request)),
             ("POST", r"/2/chat/media/upload/([A-Za-z0-9_-]+)/finalize", lambda sid: self._upload_end(sid, request)),
@@ -379,6 +389,9 @@ class FakeX(FakeServer):
         with self._refresh_lock:  # the refresh token is single-use: a second concurrent refresh loses
             time.sleep(self.refresh_delay)
             with self._lock:
+                if self.refresh_unavailable:
+                    self.refresh_unavailable -= 1
+                    return _problem(503, "Service Unavailable", "Service Unavailable")
                 if form.get("grant_type") != "refresh_token" or form.get("refresh_token") != self.refresh_token:
                     return _reply(400, {"error": "invalid_request",
                                         "error_description": "Value passed for the token was invalid."})
@@ -479,7 +492,8 @@ class FakeX(FakeServer):
             content = event.get("content") or {}
             self.received.append({"to": person_id, "id": event["id"], "text": content.get("text"),
                                   "attachments": content.get("attachments"), "verified": event.get("verified"),
-                                  "key_version": event.get("key_version")})
+                                  "key_version": event.get("key_version"),
+                                  "conversation_token": body.get("conversation_token")})
             self._accept(event["id"], person_id, "text", content.get("text"), body)
             self.echoes.append({"data": {
                 "event_uuid": str(next(_uuids)), "filter": {"user_id": self.user_id}, "event_type": "chat.sent",
@@ -499,43 +513,77 @@ class FakeX(FakeServer):
                                                         conversation_key_version=version)
             return self._deliver(self.user_id, conversation_id, payload, "chat.sent")
 
-    def _events(self, path_id):
+    def _events(self, path_id, request):
+        """A page of the conversation's events, newest first; its key changes, newest first, page by page too."""
         conversation_id = self._conversation_of(path_id)
+        try:
+            size = min(int(request.query.get("max_results") or 10), 100, self.events_page_limit)
+            page = int(request.query.get("pagination_token") or "0")
+        except ValueError:
+            return _problem(400, "Invalid Request", "One or more parameters to your request was invalid.",
+                            "https://api.x.com/2/problems/invalid-request")
         with self._lock:
             conversation = self.conversations.get(conversation_id, {"changes": [], "events": []})
-            data = [dict(e, previous_id=None, is_trusted=True) for e in conversation["events"][-100:]]
-            return _reply(200, {"data": data, "meta": {"conversation_key_events": list(conversation["changes"]),
-                                                       "has_more": False, "result_count": len(data)}})
+            events, changes = conversation["events"][::-1], conversation["changes"][::-1]
+            data = [dict(e, previous_id=None, is_trusted=True) for e in events[page * size:(page + 1) * size]]
+            more = (page + 1) * size < max(len(events), len(changes))
+            meta = {"conversation_key_events": changes[page * size:(page + 1) * size], "result_count": len(data)}
+            if more:
+                meta["next_token"] = str(page + 1)
+            if self.events_has_more:
+                meta["has_more"] = more
+            return _reply(200, {"data": data, "meta": meta})
 
     def _upload_start(self, request):
         body = request.json if isinstance(request.json, dict) else {}
+        if not _body_conversation(body):
+            return _problem(400, "Invalid Request", "conversation_id is invalid.",
+                            "https://api.x.com/2/problems/invalid-request")
         session = uuid.uuid4().hex
         hash_key = uuid.uuid4().hex[:32]
         with self._lock:
             self.uploads[session] = {"conversation_id": body.get("conversation_id"), "media_hash_key": hash_key,
                                      "total": body.get("total_bytes"), "parts": {}}
-        return _reply(200, {"data": {"session_id": session, "media_hash_key": hash_key,
-                                     "conversation_id": body.get("conversation_id")}})
+        data = {"session_id": session, "conversation_id": body.get("conversation_id")}
+        if self.media_hash_key_at in ("initialize", "both"):
+            data["media_hash_key"] = hash_key
+        return _reply(200, {"data": data})
+
+    def _upload_of(self, session, body):
+        """The upload a step names; the hash key, when given, must be the upload's (X checks its form)."""
+        upload = self.uploads.get(session)
+        if upload and _body_conversation(body) != upload["conversation_id"]:
+            return None
+        given = body.get("media_hash_key", upload and upload["media_hash_key"]) if upload else None
+        if not upload or given != upload["media_hash_key"] or (
+                "media_hash_key" not in body and self.media_hash_key_at != "finalize"):
+            return None
+        return upload
 
     def _upload_part(self, session, request):
         body = request.json if isinstance(request.json, dict) else {}
         with self._lock:
-            upload = self.uploads.get(session)
-            if not upload or body.get("media_hash_key") != upload["media_hash_key"]:
+            upload = self._upload_of(session, body)
+            if not upload:
                 return _problem(400, "Invalid Request", "Unknown upload.", "https://api.x.com/2/problems/invalid-request")
             upload["parts"][int(body.get("segment_index", 0))] = base64.b64decode(body.get("media") or "")
         return _reply(200, {"data": {"expires_at": int(time.time()) + 86400}})
 
     def _upload_end(self, session, request):
+        body = request.json if isinstance(request.json, dict) else {}
         with self._lock:
-            upload = self.uploads.pop(session, None)
+            upload = self._upload_of(session, body)
+            self.uploads.pop(session, None)
             if not upload:
                 return _problem(400, "Invalid Request", "Unknown upload.", "https://api.x.com/2/problems/invalid-request")
             content = b"".join(upload["parts"][i] for i in sorted(upload["parts"]))
             if upload["total"] is not None and len(content) != int(upload["total"]):
                 return _problem(400, "Invalid Request", "Size mismatch.", "https://api.x.com/2/problems/invalid-request")
             self.media[upload["media_hash_key"]] = content
-        return _reply(200, {"data": {"success": True}})
+        data = {"success": True}
+        if self.media_hash_key_at in ("finalize", "both"):
+            data["media_hash_key"] = upload["media_hash_key"]
+        return _reply(200, {"data": data})
 
     def _media(self, hash_key):
         with self._lock:
@@ -594,6 +642,13 @@ class FakeX(FakeServer):
         with self._lock:
             self.subscriptions.append(subscription)
         return _reply(200, {"data": subscription})
+
+
+def _body_conversation(body):
+    """A conversation id as request bodies give it (``low:high``, as in X's samples; paths take ``low-high``)."""
+    value = body.get("conversation_id")
+    match = re.fullmatch(r"([0-9]{1,19}):([0-9]{1,19})", value) if isinstance(value, str) else None
+    return value if match and canonical(*match.groups()) == value else None
 
 
 # --- signatures -------------------------------------------------------------------------------------
