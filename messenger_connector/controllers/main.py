@@ -3,7 +3,7 @@ import re
 
 import psycopg2
 from werkzeug.exceptions import (
-    BadRequest, Forbidden, LengthRequired, NotFound, RequestEntityTooLarge, ServiceUnavailable,
+    BadRequest, Forbidden, HTTPException, LengthRequired, NotFound, RequestEntityTooLarge, ServiceUnavailable,
 )
 
 from odoo import http
@@ -38,7 +38,30 @@ def webhook_route(env, webhook_key):
     return account_id, company_id, get_provider(provider, config)
 
 
+#: the reason a refusal is counted under (messenger.delivery.count), by the answer given
+REFUSAL_REASONS = {NotFound: "unknown_account", Forbidden: "signature", RequestEntityTooLarge: "too_large"}
+
+
+def count_delivery(env, account_id, outcome, refusal=None):
+    """Count a delivery's answer for the account's health (nothing of its body); ``refusal``: the HTTP error
+    that refused it."""
+    if "messenger.delivery.count" not in env.registry:
+        return
+    reason = refusal and REFUSAL_REASONS.get(type(refusal), "malformed")
+    env["messenger.delivery.count"]._count(account_id, outcome, reason)
+
+
 def receive_delivery(env, webhook_key, headers, args, read_body):
+    """Authenticate, store and count one delivery (see store_delivery); a refusal is counted with its reason."""
+    route = []
+    try:
+        return store_delivery(env, webhook_key, headers, args, read_body, route)
+    except HTTPException as refusal:
+        count_delivery(env, route[0] if route else None, "refused", refusal)
+        raise
+
+
+def store_delivery(env, webhook_key, headers, args, read_body, route=None):
     """Authenticate the raw bytes of a delivery, store them once and trigger their processing.
 
     ``read_body(limit)`` returns the raw body or raises RequestEntityTooLarge / LengthRequired.
@@ -47,6 +70,8 @@ def receive_delivery(env, webhook_key, headers, args, read_body):
     which is returned.
     """
     account_id, company_id, provider = webhook_route(env, webhook_key)
+    if route is not None:
+        route.append(account_id)
     body = read_body(provider.max_body_size)
     try:
         provider.authenticate(headers, body, args)
@@ -65,8 +90,10 @@ def receive_delivery(env, webhook_key, headers, args, read_body):
         raise BadRequest() from None
     # sudo: nobody (auth="none") can create events; the row holds only the authenticated raw body.
     Event = env["messenger.event"].sudo()
-    if Event._store(env["messenger.account"].browse(account_id), key, text, company_id=company_id):
+    stored = Event._store(env["messenger.account"].browse(account_id), key, text, company_id=company_id)
+    if stored:
         Event._trigger_processing()
+    count_delivery(env, account_id, "accepted" if stored else "duplicate")
     return provider.acknowledgement
 
 
@@ -141,3 +168,21 @@ class MessengerWebhook(http.Controller):
             _logger.warning("Messenger webhook: database %s unavailable (%s)", request.db, error)
             raise ServiceUnavailable() from None
         return request.make_response(acknowledgement, headers=[("Content-Type", "text/plain")])
+
+
+class MessengerMonitoring(http.Controller):
+    """``/messenger/health/<monitoring key>``: each account's health as JSON for monitoring tools (Prometheus,
+    Uptime Kuma). The key is the database's (Settings); the answer holds no credential and no person's data."""
+
+    @http.route("/messenger/health/<string:key>", type="http", auth="none", methods=["GET"], csrf=False,
+                save_session=False)
+    def monitoring_state(self, key, **params):
+        MessengerWebhook._check_db()
+        env = request.env
+        if "messenger.account" not in env.registry or not WEBHOOK_KEY_RE.fullmatch(key or ""):
+            raise NotFound()
+        # sudo: nobody calls; the key proves the monitoring tool, the answer is facts without secrets
+        Account = env["messenger.account"].sudo()
+        if not Account._monitoring_key_matches(key):
+            raise NotFound()
+        return request.make_json_response(Account._monitoring_state(), headers=[("Cache-Control", "no-store")])

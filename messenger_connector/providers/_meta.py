@@ -65,3 +65,9 @@ def int_field(error, key):
     """An integer field of a Graph error (``code``, ``error_subcode``), None when absent or not an integer."""
     value = error.get(key)
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def appsecret_proof(access_token, app_secret):
+    """The ``appsecret_proof`` of a Graph call: HMAC-SHA256 of the access token keyed by the App Secret (Meta
+    refuses a call whose proof does not match the app's secret: how a wrong App Secret shows before a webhook)."""
+    return hmac.new(app_secret.encode(), access_token.encode(), hashlib.sha256).hexdigest()

@@ -1,0 +1,78 @@
+import logging
+
+from psycopg2 import errors as pg_errors
+
+from odoo import api, fields, models
+from odoo.tools import SQL
+
+_logger = logging.getLogger(__name__)
+
+#: what the webhook answered a delivery
+OUTCOMES = [("accepted", "Accepted"), ("duplicate", "Duplicate"), ("refused", "Refused")]
+#: why a delivery was refused (nothing of its body is kept, only this)
+REASONS = [
+    ("signature", "Bad signature"),
+    ("unknown_account", "Unknown account"),
+    ("malformed", "Malformed"),
+    ("too_large", "Too large"),
+]
+#: counters older than this are removed by the health cron: the panel looks at the last 24 hours
+KEEP_DAYS = 30
+#: a concurrent delivery of the same hour may hold the counter's row: try again a few times, then give up the count
+#: (the delivery itself is never held back for its count)
+COUNT_ATTEMPTS = 3
+
+
+class MessengerDeliveryCount(models.Model):
+    """How many webhook deliveries an account received per hour, by answer and reason of refusal.
+
+    Only numbers and the time of the latest one: a refused delivery is counted here while nothing of its body is
+    stored anywhere. A delivery to an unknown webhook key has no account: it is counted for the database.
+    """
+
+    _name = "messenger.delivery.count"
+    _description = "Messenger Webhook Delivery Count"
+    _order = "hour desc, id desc"
+    _log_access = False
+
+    account_id = fields.Many2one("messenger.account", index=True, ondelete="cascade", readonly=True)
+    hour = fields.Datetime(required=True, readonly=True, help="Start of the hour (UTC) counted.")
+    outcome = fields.Selection(OUTCOMES, required=True, readonly=True)
+    reason = fields.Selection(REASONS, readonly=True)
+    count = fields.Integer(readonly=True)
+    last_at = fields.Datetime("Latest", readonly=True)
+
+    def init(self):
+        # one row per account (or none), hour, outcome and reason: the target of the count's UPSERT
+        self.env.cr.execute("""
+            CREATE UNIQUE INDEX IF NOT EXISTS messenger_delivery_count_slot
+            ON messenger_delivery_count (COALESCE(account_id, 0), hour, outcome, COALESCE(reason, ''))
+        """)
+
+    @api.model
+    def _count(self, account_id, outcome, reason=None):
+        """Count one delivery, in a transaction of its own: a refusal's request is rolled back, and a count must
+        never make a delivery wait for another's or fail it."""
+        query = SQL("""
+            INSERT INTO messenger_delivery_count (account_id, hour, outcome, reason, count, last_at)
+            VALUES (%(account)s, date_trunc('hour', now() at time zone 'UTC'), %(outcome)s, %(reason)s, 1,
+                    now() at time zone 'UTC')
+            ON CONFLICT ((COALESCE(account_id, 0)), hour, outcome, (COALESCE(reason, '')))
+            DO UPDATE SET count = messenger_delivery_count.count + 1, last_at = EXCLUDED.last_at
+        """, account=account_id or None, outcome=outcome, reason=reason or None)
+        for attempt in range(COUNT_ATTEMPTS):
+            try:
+                with self.env.registry.cursor() as cr:
+                    cr.execute(query)
+                return True
+            except (pg_errors.SerializationFailure, pg_errors.LockNotAvailable):
+                continue
+            except Exception:  # noqa: BLE001 (a count is never worth a failed delivery)
+                _logger.warning("Messenger: a webhook delivery could not be counted", exc_info=True)
+                return False
+        _logger.info("Messenger: a webhook delivery was not counted after %s attempts", COUNT_ATTEMPTS)
+        return False
+
+    @api.autovacuum
+    def _gc_old_counts(self):
+        self.search([("hour", "<", fields.Datetime.subtract(fields.Datetime.now(), days=KEEP_DAYS))]).unlink()
