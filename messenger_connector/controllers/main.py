@@ -38,40 +38,17 @@ def webhook_route(env, webhook_key):
     return account_id, company_id, get_provider(provider, config)
 
 
-#: the reason a refusal is counted under (messenger.delivery.count), by the answer given
-REFUSAL_REASONS = {NotFound: "unknown_account", Forbidden: "signature", RequestEntityTooLarge: "too_large"}
-
-
-def count_delivery(env, account_id, outcome, refusal=None):
-    """Count a delivery's answer for the account's health (nothing of its body); ``refusal``: the HTTP error
-    that refused it."""
-    if "messenger.delivery.count" not in env.registry:
-        return
-    reason = refusal and REFUSAL_REASONS.get(type(refusal), "malformed")
-    env["messenger.delivery.count"]._count(account_id, outcome, reason)
-
-
-def receive_delivery(env, webhook_key, headers, args, read_body):
-    """Authenticate, store and count one delivery (see store_delivery); a refusal is counted with its reason."""
-    route = []
-    try:
-        return store_delivery(env, webhook_key, headers, args, read_body, route)
-    except HTTPException as refusal:
-        count_delivery(env, route[0] if route else None, "refused", refusal)
-        raise
-
-
-def store_delivery(env, webhook_key, headers, args, read_body, route=None):
+def receive_delivery(env, webhook_key, headers, args, read_body, outcome=None):
     """Authenticate the raw bytes of a delivery, store them once and trigger their processing.
 
     ``read_body(limit)`` returns the raw body or raises RequestEntityTooLarge / LengthRequired.
     Raises NotFound (unknown key), RequestEntityTooLarge, Forbidden (bad signature) or BadRequest (malformed);
     nothing is stored then. The caller commits, then answers 200 with the provider's acknowledgement,
-    which is returned.
+    which is returned. ``outcome`` (a dict) receives the account's id and whether the delivery was new.
     """
     account_id, company_id, provider = webhook_route(env, webhook_key)
-    if route is not None:
-        route.append(account_id)
+    outcome = {} if outcome is None else outcome
+    outcome["account_id"] = account_id
     body = read_body(provider.max_body_size)
     try:
         provider.authenticate(headers, body, args)
@@ -90,11 +67,25 @@ def store_delivery(env, webhook_key, headers, args, read_body, route=None):
         raise BadRequest() from None
     # sudo: nobody (auth="none") can create events; the row holds only the authenticated raw body.
     Event = env["messenger.event"].sudo()
-    stored = Event._store(env["messenger.account"].browse(account_id), key, text, company_id=company_id)
-    if stored:
+    outcome["stored"] = Event._store(env["messenger.account"].browse(account_id), key, text, company_id=company_id)
+    if outcome["stored"]:
         Event._trigger_processing()
-    count_delivery(env, account_id, "accepted" if stored else "duplicate")
     return provider.acknowledgement
+
+
+#: the reason a refusal is counted under (messenger.delivery.count), by its answer; any other 4xx: malformed
+REFUSAL_REASONS = {NotFound: "unknown_account", Forbidden: "signature", RequestEntityTooLarge: "too_large"}
+
+
+def count_delivery(env, outcome, refusal=None):
+    """Count a delivery's answer for its account's health, in a transaction of its own on the request's cursor
+    (after the delivery's was committed or rolled back): numbers and the reason, nothing of the body. A key that
+    is no account's is counted for the database."""
+    if "messenger.delivery.count" not in env.registry:
+        return
+    reason = refusal and REFUSAL_REASONS.get(type(refusal), "malformed")
+    answer = "refused" if refusal else "accepted" if outcome.get("stored") else "duplicate"
+    env["messenger.delivery.count"]._count(outcome.get("account_id"), answer, reason)
 
 
 def read_bounded(httprequest, limit):
@@ -156,23 +147,30 @@ class MessengerWebhook(http.Controller):
         """
         self._check_db()
         httprequest = request.httprequest
+        outcome = {}
         try:
             acknowledgement = receive_delivery(request.env, webhook_key, httprequest.headers, httprequest.args,
-                                               lambda limit: read_bounded(httprequest, limit))
+                                               lambda limit: read_bounded(httprequest, limit), outcome)
             # committed here, where a lost connection can still be answered 503 (after the route, Odoo answers 500)
             request.env.cr.commit()
+        except HTTPException as refusal:
+            request.env.cr.rollback()  # nothing of a refused delivery is kept: only its count
+            count_delivery(request.env, outcome, refusal)
+            raise
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as error:
             if isinstance(error, PG_CONCURRENCY_EXCEPTIONS_TO_RETRY):
                 raise  # Odoo retries the request
             # the database went away: nothing was stored, the platform must retry later
             _logger.warning("Messenger webhook: database %s unavailable (%s)", request.db, error)
             raise ServiceUnavailable() from None
+        count_delivery(request.env, outcome)
         return request.make_response(acknowledgement, headers=[("Content-Type", "text/plain")])
 
 
 class MessengerMonitoring(http.Controller):
     """``/messenger/health/<monitoring key>``: each account's health as JSON for monitoring tools (Prometheus,
-    Uptime Kuma). The key is the database's (Settings); the answer holds no credential and no person's data."""
+    Uptime Kuma). The key is the database's (on an account's Health tab, for administrators); the answer holds no
+    credential and nothing of a person."""
 
     @http.route("/messenger/health/<string:key>", type="http", auth="none", methods=["GET"], csrf=False,
                 save_session=False)
@@ -181,7 +179,7 @@ class MessengerMonitoring(http.Controller):
         env = request.env
         if "messenger.account" not in env.registry or not WEBHOOK_KEY_RE.fullmatch(key or ""):
             raise NotFound()
-        # sudo: nobody calls; the key proves the monitoring tool, the answer is facts without secrets
+        # sudo: nobody calls; the key proves the monitoring tool, and the answer is facts without secrets
         Account = env["messenger.account"].sudo()
         if not Account._monitoring_key_matches(key):
             raise NotFound()

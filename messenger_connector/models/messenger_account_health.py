@@ -211,19 +211,12 @@ class MessengerAccount(models.Model):
             return _("could not reach %(platform)s", platform=self._provider_label())
         return error.message
 
-    def _record_attempt(self, kind, result, failed=False):
+    def _record_attempt(self, kind, result):
         """Keep the time and result of a connection test or webhook registration on the account, where the form
-        shows it. A failure is kept in a transaction of its own: the action's is rolled back by its error (and
-        wrote nothing to the account before, so nothing waits for its lock)."""
+        shows it (a notification fades)."""
         now = fields.Datetime.now()
-        vals = {"connection": {"connection_tested_at": now, "connection_result": result},
-                "webhook": {"webhook_registered_at": now, "webhook_result": result}}[kind]
-        if not failed:
-            self.sudo().write(vals)
-            return
-        with self.env.registry.cursor() as cr:
-            self.with_env(self.env(cr=cr)).sudo().write(vals)
-        self.invalidate_recordset(list(vals))
+        self.sudo().write({"connection": {"connection_tested_at": now, "connection_result": result},
+                           "webhook": {"webhook_registered_at": now, "webhook_result": result}}[kind])
 
     # ------------------------------------------------------------------
     # Alerts
@@ -241,9 +234,10 @@ class MessengerAccount(models.Model):
                       and account.last_delivery_at < now - datetime.timedelta(hours=account.silence_alert_hours))
             refused = account.refusal_alert_count and account.refused_1h >= account.refusal_alert_count
             if not silent and not refused:
-                if alerts and account.last_delivery_at and account.last_delivery_at > max(alerts.mapped("create_date")):
-                    alerts.action_feedback(feedback=_("Deliveries resumed on %(at)s.",
-                                                      at=account._format_time(account.last_delivery_at)))
+                if alerts:
+                    alerts.action_feedback(feedback=_("Deliveries resumed: the last one on %(at)s.",
+                                                      at=account._format_time(account.last_delivery_at)
+                                                      if account.last_delivery_at else "-"))
                 continue
             if alerts:
                 continue  # already told: one activity, not one per run

@@ -51,23 +51,25 @@ class MessengerDeliveryCount(models.Model):
 
     @api.model
     def _count(self, account_id, outcome, reason=None):
-        """Count one delivery, in a transaction of its own: a refusal's request is rolled back, and a count must
-        never make a delivery wait for another's or fail it."""
+        """Count one delivery and commit: the caller's transaction must be over (the delivery stored and committed,
+        or refused and rolled back). A count never fails a delivery: after concurrent counts of the same hour
+        held its row a few times, or any error, the count is given up (and logged)."""
         query = SQL("""
             INSERT INTO messenger_delivery_count (account_id, hour, outcome, reason, count, last_at)
-            VALUES (%(account)s, date_trunc('hour', now() at time zone 'UTC'), %(outcome)s, %(reason)s, 1,
-                    now() at time zone 'UTC')
+            VALUES (%(account)s, date_trunc('hour', %(now)s), %(outcome)s, %(reason)s, 1, %(now)s)
             ON CONFLICT ((COALESCE(account_id, 0)), hour, outcome, (COALESCE(reason, '')))
             DO UPDATE SET count = messenger_delivery_count.count + 1, last_at = EXCLUDED.last_at
-        """, account=account_id or None, outcome=outcome, reason=reason or None)
-        for attempt in range(COUNT_ATTEMPTS):
+        """, account=account_id or None, outcome=outcome, reason=reason or None, now=fields.Datetime.now())
+        cr = self.env.cr
+        for _attempt in range(COUNT_ATTEMPTS):
             try:
-                with self.env.registry.cursor() as cr:
-                    cr.execute(query)
+                cr.execute(query)
+                cr.commit()
                 return True
-            except (pg_errors.SerializationFailure, pg_errors.LockNotAvailable):
-                continue
+            except (pg_errors.SerializationFailure, pg_errors.LockNotAvailable, pg_errors.DeadlockDetected):
+                cr.rollback()
             except Exception:  # noqa: BLE001 (a count is never worth a failed delivery)
+                cr.rollback()
                 _logger.warning("Messenger: a webhook delivery could not be counted", exc_info=True)
                 return False
         _logger.info("Messenger: a webhook delivery was not counted after %s attempts", COUNT_ATTEMPTS)

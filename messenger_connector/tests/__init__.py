@@ -25,3 +25,4 @@ from . import test_i18n
 from . import test_x
 from . import test_meta
 from . import test_wechat
+from . import test_health
