@@ -77,14 +77,14 @@ def receive_delivery(env, webhook_key, headers, args, read_body, outcome=None):
 REFUSAL_REASONS = {NotFound: "unknown_account", Forbidden: "signature", RequestEntityTooLarge: "too_large"}
 
 
-def count_delivery(env, outcome, refusal=None):
+def count_delivery(env, outcome, refusal=None, reason=None):
     """Count a delivery's answer for its account's health, in a transaction of its own on the request's cursor
     (after the delivery's was committed or rolled back): numbers and the reason, nothing of the body. A key that
     is no account's is counted for the database."""
     if "messenger.delivery.count" not in env.registry:
         return
-    reason = refusal and REFUSAL_REASONS.get(type(refusal), "malformed")
-    answer = "refused" if refusal else "accepted" if outcome.get("stored") else "duplicate"
+    reason = reason or refusal and REFUSAL_REASONS.get(type(refusal), "malformed")
+    answer = "refused" if reason else "accepted" if outcome.get("stored") else "duplicate"
     env["messenger.delivery.count"]._count(outcome.get("account_id"), answer, reason)
 
 
@@ -128,11 +128,13 @@ class MessengerWebhook(http.Controller):
                 csrf=False, save_session=False, readonly=False)
     def webhook_handshake(self, webhook_key, **params):
         self._check_db()
-        _account_id, _company_id, provider = webhook_route(request.env, webhook_key)
+        account_id, _company_id, provider = webhook_route(request.env, webhook_key)
         try:
             answer = provider.handshake(request.httprequest.args)
         except WebhookError as error:
             _logger.info("Messenger webhook handshake refused: %s", error)
+            # the platform's console tells the administrator only "verification failed": the account says why
+            count_delivery(request.env, {"account_id": account_id}, reason="handshake")
             raise Forbidden() from None
         return request.make_response(answer, headers=[("Content-Type", provider.handshake_content_type)])
 

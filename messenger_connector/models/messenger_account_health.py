@@ -32,6 +32,7 @@ class MessengerAccount(models.Model):
     refused_signature_24h = fields.Integer("Bad Signature (24 h)", compute="_compute_deliveries")
     refused_malformed_24h = fields.Integer("Malformed (24 h)", compute="_compute_deliveries")
     refused_too_large_24h = fields.Integer("Too Large (24 h)", compute="_compute_deliveries")
+    refused_handshake_24h = fields.Integer("Verification Refused (24 h)", compute="_compute_deliveries")
     refused_1h = fields.Integer("Refused (last hour)", compute="_compute_deliveries")
     # --- processing -----------------------------------------------------------------------------------------
     events_pending_count = fields.Integer("Events Waiting", compute="_compute_processing")
@@ -96,6 +97,7 @@ class MessengerAccount(models.Model):
             account.refused_signature_24h = counts.get((account.id, "refused", "signature"), 0)
             account.refused_malformed_24h = counts.get((account.id, "refused", "malformed"), 0)
             account.refused_too_large_24h = counts.get((account.id, "refused", "too_large"), 0)
+            account.refused_handshake_24h = counts.get((account.id, "refused", "handshake"), 0)
             account.refused_1h = counts.get((account.id, "refused_1h"), 0)
 
     def _refusal_in_words(self, reason):
@@ -108,6 +110,8 @@ class MessengerAccount(models.Model):
                            platform=self._provider_label()),
             "too_large": _("the delivery was larger than this account accepts"),
             "unknown_account": _("no active account has this webhook URL"),
+            "handshake": _("the webhook verification failed: the verify token typed in %(platform)s's console is "
+                           "not this account's", platform=self._provider_label()),
         }.get(reason, reason or "")
 
     def _compute_processing(self):
@@ -294,7 +298,8 @@ class MessengerAccount(models.Model):
                 "deliveries_24h": {"accepted": account.accepted_24h, "duplicate": account.duplicate_24h,
                                    "refused": {"signature": account.refused_signature_24h,
                                                "malformed": account.refused_malformed_24h,
-                                               "too_large": account.refused_too_large_24h}},
+                                               "too_large": account.refused_too_large_24h,
+                                               "verification": account.refused_handshake_24h}},
                 "refused_last_hour": account.refused_1h,
                 "events": {"waiting": account.events_pending_count, "failed": account.events_failed_count},
                 "messages_failed": account.failed_count,

@@ -98,13 +98,8 @@ class MessengerAccount(models.Model):
 
 
 class MessengerSetupWizard(models.TransientModel):
-    """The bot token, typed in at the assistant's first step; the webhook registered from its second."""
+    """The bot token, typed in at the assistant's first step."""
 
     _inherit = "messenger.setup.wizard"
 
     tg_bot_token = fields.Char(related="account_id.tg_bot_token", readonly=False)
-
-    def action_register_webhook(self):
-        self.ensure_one()
-        self.account_id.action_register_webhook()
-        return self.action_check()

@@ -15,6 +15,7 @@ REASONS = [
     ("unknown_account", "Unknown account"),
     ("malformed", "Malformed"),
     ("too_large", "Too large"),
+    ("handshake", "Verification refused"),
 ]
 #: counters older than this are removed by the health cron: the panel looks at the last 24 hours
 KEEP_DAYS = 30

@@ -17,6 +17,7 @@ class MessengerSetupWizard(models.TransientModel):
     provider = fields.Selection(related="account_id.provider")
     webhook_url = fields.Char(related="account_id.webhook_url")
     webhook_url_warning = fields.Char(related="account_id.webhook_url_warning")
+    registers_webhook = fields.Boolean(related="account_id.registers_webhook")
     step_index = fields.Integer(default=0)
     step_count = fields.Integer(compute="_compute_step")
     step_key = fields.Char(compute="_compute_step")
@@ -61,3 +62,9 @@ class MessengerSetupWizard(models.TransientModel):
         self.write({"report": self.account_id.health_report, "report_ok": self.account_id.health_ok,
                     "checked": True})
         return self._reopen()
+
+    def action_register_webhook(self):
+        """Register the webhook through the platform's API (where it has one), then check."""
+        self.ensure_one()
+        self.account_id.action_register_webhook()
+        return self.action_check()

@@ -186,30 +186,14 @@ class WhatsAppProvider(_meta.MetaWebhook, _http.HttpProvider):
         else:
             findings.append(Finding("number_connected", params={"tier": facts.get("messaging_limit_tier", "")},
                                     facts=facts))
-        app_id = None
-        try:
-            token = self.http.json("GET", self._url("debug_token"), headers=self._auth(),
-                                   params={"input_token": self.config.get("access_token") or ""}).get("data") or {}
-        except ProviderError as error:
-            findings.append(unreachable_finding(error))
-            token = {}
-        if token:
-            app_id = str(token.get("app_id") or "") or None
-            expires = token.get("expires_at")
-            expiry = to_utc(expires) if isinstance(expires, int) and expires > 0 else None
-            scopes = token.get("scopes") if isinstance(token.get("scopes"), list) else []
-            missing = [s for s in ("whatsapp_business_messaging", "whatsapp_business_management") if s not in scopes]
-            if token.get("is_valid") is False:
-                findings.append(Finding("token_invalid", CHECK_WRONG, {"reason": ""}))
-            elif missing:
-                findings.append(Finding("token_scopes", CHECK_WRONG, {"missing": ", ".join(missing)},
-                                        {"token_expires_at": expiry}))
-            elif expiry:
-                findings.append(Finding("token_expires", CHECK_MANUAL, {"at": expiry}, {"token_expires_at": expiry}))
-            else:
-                findings.append(Finding("token_permanent"))
+        token_findings, app_id = _meta.token_findings(
+            self, self._url("debug_token"), self.config.get("access_token") or "",
+            ("whatsapp_business_messaging", "whatsapp_business_management"))
+        findings += token_findings
         if app_id and secret:
-            findings += self._app_webhook_findings(app_id, secret, webhook_url)
+            findings += [finding for finding in _meta.app_webhook_findings(
+                self, self._url(app_id, "subscriptions"), app_id, secret, webhook_url, "whatsapp_business_account",
+                ("messages",)) if finding.key != "secret_ok"]
         waba = self.config.get("business_account_id")
         if waba:
             try:
@@ -227,35 +211,6 @@ class WhatsAppProvider(_meta.MetaWebhook, _http.HttpProvider):
                     findings.append(Finding("app_not_subscribed", CHECK_WRONG))
         else:
             findings.append(Finding("waba_missing", CHECK_MANUAL))
-        return findings
-
-    def _app_webhook_findings(self, app_id, secret, webhook_url):
-        """The app's webhook for WhatsApp, read with the app token (``<app id>|<app secret>``)."""
-        try:
-            answer = self.http.json("GET", self._url(app_id, "subscriptions"),
-                                    params={"access_token": f"{app_id}|{secret}"})
-        except ProviderError as error:
-            if error.http_status in (400, 401, 403):
-                return [Finding("secret_wrong", CHECK_WRONG)]
-            return [unreachable_finding(error)]
-        try:
-            subscription = next((item for item in get_dicts(answer, "data")
-                                 if item.get("object") == "whatsapp_business_account"), None)
-            fields = {item.get("name") for item in get_dicts(subscription or {}, "fields")}
-        except MalformedError as error:
-            return [Finding("platform_error", CHECK_WRONG, {"reason": str(error)})]
-        if not subscription:
-            return [Finding("webhook_missing", CHECK_WRONG)]
-        findings = []
-        url = subscription.get("callback_url") or ""
-        if url != webhook_url:
-            findings.append(Finding("webhook_elsewhere", CHECK_WRONG, {"url": str(url)}))
-        else:
-            findings.append(Finding("webhook_ok", params={"url": url}))
-        if "messages" not in fields:
-            findings.append(Finding("field_missing", CHECK_WRONG, {"field": "messages"}))
-        else:
-            findings.append(Finding("fields_ok", params={"fields": ", ".join(sorted(f for f in fields if f))}))
         return findings
 
     # --- helpers ------------------------------------------------------------------------------------

@@ -245,3 +245,150 @@ class TestSetupChecks(MessengerCase, HttpCase):
         wizard.wa_access_token = WA_TOKEN
         wizard.action_check()
         self.assertIn("The access token is valid", wizard.report)
+
+
+@tagged("post_install", "-at_install")
+class TestSetupChecksMeta(MessengerCase, HttpCase):
+    """Messenger's and Instagram's checks against the fake Graph API."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        from messenger_fakes import meta as meta_fakes
+        cls.fake_fb = meta_fakes.FakeMeta("messenger", app_secret="meta-app-secret").start()
+        cls.addClassCleanup(cls.fake_fb.stop)
+        cls.fb_account = cls.env["messenger.account"].create({
+            "name": "FB health", "provider": "messenger", "api_base_url": cls.fake_fb.url,
+            "meta_page_id": cls.fake_fb.page_id, "meta_access_token": cls.fake_fb.access_token,
+            "meta_app_secret": "meta-app-secret", "company_id": cls.company.id})
+
+    def setUp(self):
+        super().setUp()
+        self.fake_fb.reset()
+        self.env["ir.config_parameter"].sudo().set_param("web.base.url", "https://odoo.example.com")
+
+    def report(self):
+        self.fb_account.action_check_setup()
+        return self.fb_account.health_report
+
+    def test_messenger(self):
+        account = self.fb_account
+        report = self.report()
+        self.assertIn("The access token is valid and belongs to Demo Page", report)
+        self.assertIn("The app has no webhook for this platform", report)
+        self.fake_fb.app_webhook = {"callback_url": account.webhook_url,
+                                    "fields": ["messages", "messaging_postbacks", "message_deliveries",
+                                               "message_reads", "message_echoes"]}
+        report = self.report()
+        self.assertTrue(account.health_ok, report)
+        self.fake_fb.app_webhook["fields"].remove("message_echoes")
+        self.fake_fb.app_webhook["callback_url"] = "https://old.example.com/hook"
+        report = self.report()
+        self.assertIn("subscribed to message_deliveries, message_reads, messages, messaging_postbacks but not to "
+                      "message_echoes", report)
+        self.assertIn("points to another URL (https://old.example.com/hook)", report)
+        self.fake_fb.app_webhook = {"callback_url": account.webhook_url,
+                                    "fields": list(account._provider_class().required_fields)}
+        self.fake_fb.subscribed_fields = ["messages"]
+        self.assertIn("sends messages to the app but not messaging_postbacks", self.report())
+        self.fake_fb.subscribed_fields = None
+        self.assertIn("The account is not subscribed to the app", self.report())
+        account.meta_app_secret = "another-apps-secret"
+        report = self.report()
+        self.assertIn("The App Secret is not the one of the app", report)
+        self.assertNotIn("another-apps-secret", report)
+        account.write({"meta_app_secret": "meta-app-secret", "meta_access_token": "wrong"})
+        self.assertIn("Meta does not accept the access token", self.report())
+
+
+@tagged("post_install", "-at_install")
+class TestSetupChecksWeChat(MessengerCase, HttpCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        from messenger_fakes import wechat as wf
+        cls.wf = wf
+        cls.fake_wc = wf.FakeWeChat()
+        cls.fake_wc.start()
+        cls.addClassCleanup(cls.fake_wc.stop)
+        cls.wc_account = cls.env["messenger.account"].create({
+            "name": "WeChat health", "provider": "wechat", "api_base_url": cls.fake_wc.url,
+            "wc_app_id": wf.DEMO_WC_APP_ID, "wc_app_secret": wf.DEMO_WC_APP_SECRET, "wc_token": wf.DEMO_WC_TOKEN,
+            "wc_encoding_aes_key": wf.DEMO_WC_AES_KEY, "wc_encryption": "safe", "wc_account_type": "service",
+            "wc_original_id": wf.DEMO_WC_ORIGINAL_ID, "company_id": cls.company.id})
+
+    def setUp(self):
+        super().setUp()
+        self.fake_wc.reset()
+
+    def report(self):
+        self.wc_account.action_check_setup()
+        return self.wc_account.health_report
+
+    def test_wechat(self):
+        report = self.report()
+        self.assertIn("WeChat accepts the AppID", report)
+        self.assertIn("IP address is on the account's IP whitelist", report)
+        self.assertIn("WeChat does not show its server configuration", report)
+        self.assertFalse(self.fake_wc.token_fetches, "the check never supersedes the workers' access token")
+        self.fake_wc.refused_ip = True
+        self.assertIn("add its public IP address to the IP whitelist", self.report())
+        self.fake_wc.refused_ip = False
+        self.wc_account.wc_app_secret = "0" * 32
+        report = self.report()
+        self.assertIn("WeChat refuses the AppID or AppSecret (error 40125)", report)
+        self.assertNotIn("0" * 32, report)
+
+    def test_server_test_with_another_token_is_counted_in_words(self):
+        query = self.wf.wc_query(self.wf.wc_handshake(token="not-the-accounts-token"))
+        response = self.url_open(f"/messenger/webhook/{self.wc_account.webhook_key}?{query}")
+        self.assertEqual(response.status_code, 403)
+        self.wc_account.invalidate_recordset()
+        self.assertEqual(self.wc_account.refused_handshake_24h, 1)
+        self.assertIn("the Token in WeChat's server configuration differs", self.wc_account.last_refusal_reason)
+        self.assertIn("the Token in WeChat's server configuration differs", self.report())
+
+
+@tagged("post_install", "-at_install")
+class TestSetupChecksX(MessengerCase, HttpCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        from messenger_fakes import x as fx
+        cls.fx = fx
+        cls.fake_x = fx.FakeX(user_id=fx.DEMO_X_USER_ID, access_token="x-health-token", consumer_secret="x-secret")
+        cls.fake_x.start()
+        cls.addClassCleanup(cls.fake_x.stop)
+        cls.x_account = cls.env["messenger.account"].create({
+            "name": "X health", "provider": "x", "api_base_url": cls.fake_x.url, "x_user_id": fx.DEMO_X_USER_ID,
+            "x_consumer_secret": "x-secret", "x_access_token": "x-health-token", "company_id": cls.company.id})
+
+    def setUp(self):
+        super().setUp()
+        self.fake_x.reset()
+        self.env["ir.config_parameter"].sudo().set_param("web.base.url", "https://odoo.example.com")
+
+    def report(self):
+        self.x_account.action_check_setup()
+        return self.x_account.health_report
+
+    def test_x(self):
+        report = self.report()
+        self.assertIn("The access token is valid", report)
+        self.assertIn("The X Chat keys are not set up", report)
+        self.assertIn("No webhook is set", report)
+        self.fake_x.webhooks["1"] = {"id": "1", "url": "https://old.example.com/x", "valid": True}
+        self.assertIn("points to another URL (https://old.example.com/x)", self.report())
+        self.fake_x.webhooks["2"] = {"id": "2", "url": self.x_account.webhook_url, "valid": False}
+        report = self.report()
+        self.assertIn("X's last CRC check of the webhook failed", report)
+        self.assertIn("not subscribed to chat.received, chat.sent", report)
+        self.fake_x.webhooks["2"]["valid"] = True
+        self.fake_x.subscriptions.append({"subscription_id": "1", "event_type": "chat.received", "webhook_id": "2",
+                                          "filter": {"user_id": self.fx.DEMO_X_USER_ID}})
+        report = self.report()
+        self.assertIn("not subscribed to chat.sent on this webhook", report)
+        self.x_account.x_user_id = "1500000000000000999"
+        self.assertIn("not the user id 1500000000000000999", self.report())
