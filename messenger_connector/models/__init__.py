@@ -6,7 +6,6 @@ from . import messenger_account
 from . import messenger_account_template
 from . import messenger_delivery_count
 from . import messenger_account_health
-from . import messenger_setup_wizard
 from . import messenger_template
 from . import messenger_conversation
 from . import messenger_conversation_consent

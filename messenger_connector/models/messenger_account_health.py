@@ -26,7 +26,7 @@ class MessengerAccount(models.Model):
     last_delivery_at = fields.Datetime("Last Delivery", compute="_compute_deliveries",
                                        help="When the platform's last delivery was accepted.")
     last_refusal_at = fields.Datetime("Last Refusal", compute="_compute_deliveries")
-    last_refusal_reason = fields.Char("Last Refusal Reason", compute="_compute_deliveries")
+    last_refusal_reason = fields.Char(compute="_compute_deliveries")
     accepted_24h = fields.Integer("Accepted (24 h)", compute="_compute_deliveries")
     duplicate_24h = fields.Integer("Duplicates (24 h)", compute="_compute_deliveries")
     refused_signature_24h = fields.Integer("Bad Signature (24 h)", compute="_compute_deliveries")
@@ -232,7 +232,7 @@ class MessengerAccount(models.Model):
         when deliveries resume."""
         activity_type = self.env.ref("messenger_connector.mail_activity_type_messenger_health")
         now = fields.Datetime.now()
-        for account in self.search([]):
+        for account in self.search([("provider", "!=", False)]):
             alerts = account.activity_ids.filtered(lambda a: a.activity_type_id == activity_type)
             silent = (account.silence_alert_hours and account.last_delivery_at
                       and account.last_delivery_at < now - datetime.timedelta(hours=account.silence_alert_hours))
@@ -289,7 +289,7 @@ class MessengerAccount(models.Model):
         def when(value):
             return value and fields.Datetime.to_string(value) + "Z" or None
         accounts = []
-        for account in self.sudo().search([]):
+        for account in self.sudo().search([("provider", "!=", False)]):
             accounts.append({
                 "id": account.id, "name": account.name, "platform": account.provider,
                 "last_delivery_at": when(account.last_delivery_at),

@@ -156,14 +156,3 @@ class MessengerAccount(models.Model):
             return super()._refusal_in_words(reason)
         return self.env._("signature did not match: the App Secret on this account is not the one of the app that "
                           "calls us")
-
-
-class MessengerSetupWizard(models.TransientModel):
-    """The Page's (or Instagram account's) credentials, typed in at the assistant's steps."""
-
-    _inherit = "messenger.setup.wizard"
-
-    meta_page_id = fields.Char(related="account_id.meta_page_id", readonly=False)
-    meta_access_token = fields.Char(related="account_id.meta_access_token", readonly=False)
-    meta_app_secret = fields.Char(related="account_id.meta_app_secret", readonly=False)
-    meta_verify_token = fields.Char(related="account_id.meta_verify_token")

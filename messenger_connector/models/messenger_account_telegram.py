@@ -95,11 +95,3 @@ class MessengerAccount(models.Model):
             return super()._refusal_in_words(reason)
         return self.env._("the secret token did not match: Telegram's webhook was registered with another secret. "
                           "Press Register Webhook.")
-
-
-class MessengerSetupWizard(models.TransientModel):
-    """The bot token, typed in at the assistant's first step."""
-
-    _inherit = "messenger.setup.wizard"
-
-    tg_bot_token = fields.Char(related="account_id.tg_bot_token", readonly=False)

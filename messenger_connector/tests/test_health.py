@@ -3,7 +3,7 @@ import json
 
 from freezegun import freeze_time
 
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError
 from odoo.tests import HttpCase, tagged
 
 from .common import TG_SECRET, TG_TOKEN, WA_PHONE_ID, WA_SECRET, WA_TOKEN, WA_VERIFY, MessengerCase, fakes
@@ -92,7 +92,7 @@ class TestMonitoringRoute(HealthCase):
             self.assertNotIn(secret, response.text)
 
     def test_monitoring_url_for_administrators_only(self):
-        with self.assertRaises(Exception):
+        with self.assertRaises(AccessError):
             self.env["messenger.account"].with_user(self.user_manager).action_new_monitoring_key()
         self.assertFalse(self.env["ir.config_parameter"].sudo().get_param("messenger_connector.monitoring_key"))
 
