@@ -21,7 +21,7 @@ REASONS = [
 KEEP_DAYS = 30
 #: a concurrent delivery of the same hour may hold the counter's row: try again a few times, then give up the count
 #: (the delivery itself is never held back for its count)
-COUNT_ATTEMPTS = 3
+COUNT_ATTEMPTS = 5
 
 
 class MessengerDeliveryCount(models.Model):
@@ -64,7 +64,8 @@ class MessengerDeliveryCount(models.Model):
         cr = self.env.cr
         for _attempt in range(COUNT_ATTEMPTS):
             try:
-                cr.execute(query)
+                # a concurrent count of the same row is expected, not an error worth the log's "bad query"
+                cr.execute(query, log_exceptions=False)
                 cr.commit()
                 return True
             except (pg_errors.SerializationFailure, pg_errors.LockNotAvailable, pg_errors.DeadlockDetected):

@@ -392,3 +392,22 @@ class TestSetupChecksX(MessengerCase, HttpCase):
         self.assertIn("not subscribed to chat.sent on this webhook", report)
         self.x_account.x_user_id = "1500000000000000999"
         self.assertIn("not the user id 1500000000000000999", self.report())
+
+
+@tagged("post_install", "-at_install")
+class TestSetupTour(MessengerCase, HttpCase):
+    """In the web client: the demo's WhatsApp account connected with the assistant, one wrong field at a time."""
+
+    def test_administrator_connects_the_demo_whatsapp_account(self):
+        account = self.env.ref("messenger_connector.demo_account_whatsapp")
+        fake = fakes.FakeWhatsApp(phone_number_id=account.wa_phone_number_id, access_token="demo-wa-token",
+                                  app_secret="demo-wa-app-secret", waba_id="300000000000009")
+        fake.start()
+        self.addCleanup(fake.stop)
+        fake.app_webhook = {"callback_url": "https://old.example.com/webhook", "fields": ["messages"]}
+        account.write({"api_base_url": fake.url, "wa_access_token": "an-expired-token",
+                       "wa_app_secret": "another-apps-secret", "wa_business_account_id": "300000000000009"})
+        self.start_tour(f"/odoo/action-messenger_connector.action_messenger_account/{account.id}",
+                        "messenger_setup_assistant", login=self.user_manager.login)
+        self.assertEqual((account.wa_access_token, account.wa_app_secret), ("demo-wa-token", "demo-wa-app-secret"))
+        self.assertIn("points to another URL", account.health_report)
