@@ -60,7 +60,7 @@ class MessengerAccount(models.Model):
     silence_alert_hours = fields.Integer(
         "Alert After Silence (h)", default=0,
         help="The account's managers get an activity when the platform, which used to call, sent nothing for "
-             "this many hours. 0: no alert.")
+             "this many working hours (of the company's working schedule). 0: no alert.")
     refusal_alert_count = fields.Integer(
         "Alert After Refusals", default=DEFAULT_REFUSAL_ALERT,
         help="The account's managers get an activity when this many deliveries were refused in the last hour. "
@@ -235,7 +235,7 @@ class MessengerAccount(models.Model):
         for account in self.search([("provider", "!=", False)]):
             alerts = account.activity_ids.filtered(lambda a: a.activity_type_id == activity_type)
             silent = (account.silence_alert_hours and account.last_delivery_at
-                      and account.last_delivery_at < now - datetime.timedelta(hours=account.silence_alert_hours))
+                      and account._silent_hours(account.last_delivery_at, now) >= account.silence_alert_hours)
             refused = account.refusal_alert_count and account.refused_1h >= account.refusal_alert_count
             if not silent and not refused:
                 if alerts:
@@ -254,6 +254,15 @@ class MessengerAccount(models.Model):
             for user in account._health_managers():
                 account.activity_schedule(activity_type_id=activity_type.id, user_id=user.id, note=note,
                                           summary=_("Messenger account needs attention"))
+
+    def _silent_hours(self, since, now):
+        """Hours without deliveries between ``since`` and ``now``: the working hours of the company's calendar
+        (a quiet night or weekend is no silence), or every hour when the company has no calendar."""
+        self.ensure_one()
+        calendar = self.company_id.resource_calendar_id
+        if not calendar:
+            return (now - since).total_seconds() / 3600
+        return calendar.get_work_hours_count(since, now, compute_leaves=True)
 
     def _health_managers(self):
         self.ensure_one()

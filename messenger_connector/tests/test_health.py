@@ -134,6 +134,19 @@ class TestHealthAlerts(HealthCase):
             Account._cron_health_alerts()
             self.assertFalse(self.alerts(self.wa_account), "deliveries resumed: the alert is done")
 
+    def test_silence_counts_working_hours_only(self):
+        self.wa_account.silence_alert_hours = 4
+        self.company.resource_calendar_id = self.env.ref("resource.resource_calendar_std")
+        self.delivered(self.wa_account, datetime.datetime(2026, 3, 6, 16, 30))  # a Friday afternoon
+        with freeze_time("2026-03-08 12:00:00"):  # Sunday: a weekend without deliveries is no silence
+            self.wa_account.invalidate_recordset()
+            self.env["messenger.account"]._cron_health_alerts()
+            self.assertFalse(self.alerts(self.wa_account))
+        with freeze_time("2026-03-09 15:00:00"):  # Monday afternoon: a working morning without any
+            self.wa_account.invalidate_recordset()
+            self.env["messenger.account"]._cron_health_alerts()
+            self.assertTrue(self.alerts(self.wa_account))
+
     def test_refusals_piling_up_alert(self):
         self.wa_account.refusal_alert_count = 3
         for n in range(3):
