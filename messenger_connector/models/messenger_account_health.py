@@ -151,9 +151,15 @@ class MessengerAccount(models.Model):
     # ------------------------------------------------------------------
 
     def action_check_setup(self):
-        """Ask the platform what it knows of this account's set-up; keep the findings in words on the account."""
+        """Ask the platform what it knows of this account's set-up; keep the findings in words on the account (the
+        form shows them)."""
         self.ensure_one()
         self._check_manager()
+        self._check_setup()
+        return True
+
+    def _check_setup(self):
+        """The platform's findings (Provider.health_checks), kept in words on the account."""
         findings = self._get_provider().health_checks(self.webhook_url)
         lines, facts = [], {}
         for finding in findings:
