@@ -3,7 +3,7 @@ import re
 
 import psycopg2
 from werkzeug.exceptions import (
-    BadRequest, Forbidden, LengthRequired, NotFound, RequestEntityTooLarge, ServiceUnavailable,
+    BadRequest, Forbidden, HTTPException, LengthRequired, NotFound, RequestEntityTooLarge, ServiceUnavailable,
 )
 
 from odoo import http
@@ -38,15 +38,17 @@ def webhook_route(env, webhook_key):
     return account_id, company_id, get_provider(provider, config)
 
 
-def receive_delivery(env, webhook_key, headers, args, read_body):
+def receive_delivery(env, webhook_key, headers, args, read_body, outcome=None):
     """Authenticate the raw bytes of a delivery, store them once and trigger their processing.
 
     ``read_body(limit)`` returns the raw body or raises RequestEntityTooLarge / LengthRequired.
     Raises NotFound (unknown key), RequestEntityTooLarge, Forbidden (bad signature) or BadRequest (malformed);
     nothing is stored then. The caller commits, then answers 200 with the provider's acknowledgement,
-    which is returned.
+    which is returned. ``outcome`` (a dict) receives the account's id and whether the delivery was new.
     """
     account_id, company_id, provider = webhook_route(env, webhook_key)
+    outcome = {} if outcome is None else outcome
+    outcome["account_id"] = account_id
     body = read_body(provider.max_body_size)
     try:
         provider.authenticate(headers, body, args)
@@ -70,9 +72,25 @@ def receive_delivery(env, webhook_key, headers, args, read_body):
         raise Forbidden()
     # sudo: nobody (auth="none") can create events; the row holds only the authenticated raw body.
     Event = env["messenger.event"].sudo()
-    if Event._store(env["messenger.account"].browse(account_id), key, text, company_id=company_id):
+    outcome["stored"] = Event._store(env["messenger.account"].browse(account_id), key, text, company_id=company_id)
+    if outcome["stored"]:
         Event._trigger_processing()
     return provider.acknowledgement
+
+
+#: the reason a refusal is counted under (messenger.delivery.count), by its answer; any other 4xx: malformed
+REFUSAL_REASONS = {NotFound: "unknown_account", Forbidden: "signature", RequestEntityTooLarge: "too_large"}
+
+
+def count_delivery(env, outcome, refusal=None, reason=None):
+    """Count a delivery's answer for its account's health, in a transaction of its own on the request's cursor
+    (after the delivery's was committed or rolled back): numbers and the reason, nothing of the body. A key that
+    is no account's is counted for the database."""
+    if "messenger.delivery.count" not in env.registry:
+        return
+    reason = reason or refusal and REFUSAL_REASONS.get(type(refusal), "malformed")
+    answer = "refused" if reason else "accepted" if outcome.get("stored") else "duplicate"
+    env["messenger.delivery.count"]._count(outcome.get("account_id"), answer, reason)
 
 
 def read_bounded(httprequest, limit):
@@ -115,11 +133,13 @@ class MessengerWebhook(http.Controller):
                 csrf=False, save_session=False, readonly=False)
     def webhook_handshake(self, webhook_key, **params):
         self._check_db()
-        _account_id, _company_id, provider = webhook_route(request.env, webhook_key)
+        account_id, _company_id, provider = webhook_route(request.env, webhook_key)
         try:
             answer = provider.handshake(request.httprequest.args)
         except WebhookError as error:
             _logger.info("Messenger webhook handshake refused: %s", error)
+            # the platform's console tells the administrator only "verification failed": the account says why
+            count_delivery(request.env, {"account_id": account_id}, reason="handshake")
             raise Forbidden() from None
         return request.make_response(answer, headers=[("Content-Type", provider.handshake_content_type)])
 
@@ -134,15 +154,40 @@ class MessengerWebhook(http.Controller):
         """
         self._check_db()
         httprequest = request.httprequest
+        outcome = {}
         try:
             acknowledgement = receive_delivery(request.env, webhook_key, httprequest.headers, httprequest.args,
-                                               lambda limit: read_bounded(httprequest, limit))
+                                               lambda limit: read_bounded(httprequest, limit), outcome)
             # committed here, where a lost connection can still be answered 503 (after the route, Odoo answers 500)
             request.env.cr.commit()
+        except HTTPException as refusal:
+            request.env.cr.rollback()  # nothing of a refused delivery is kept: only its count
+            count_delivery(request.env, outcome, refusal)
+            raise
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as error:
             if isinstance(error, PG_CONCURRENCY_EXCEPTIONS_TO_RETRY):
                 raise  # Odoo retries the request
             # the database went away: nothing was stored, the platform must retry later
             _logger.warning("Messenger webhook: database %s unavailable (%s)", request.db, error)
             raise ServiceUnavailable() from None
+        count_delivery(request.env, outcome)
         return request.make_response(acknowledgement, headers=[("Content-Type", "text/plain")])
+
+
+class MessengerMonitoring(http.Controller):
+    """``/messenger/health/<monitoring key>``: each account's health as JSON for monitoring tools (Prometheus,
+    Uptime Kuma). The key is the database's (on an account's Health tab, for administrators); the answer holds no
+    credential and nothing of a person."""
+
+    @http.route("/messenger/health/<string:key>", type="http", auth="none", methods=["GET"], csrf=False,
+                save_session=False)
+    def monitoring_state(self, key, **params):
+        MessengerWebhook._check_db()
+        env = request.env
+        if "messenger.account" not in env.registry or not WEBHOOK_KEY_RE.fullmatch(key or ""):
+            raise NotFound()
+        # sudo: nobody calls; the key proves the monitoring tool, and the answer is facts without secrets
+        Account = env["messenger.account"].sudo()
+        if not Account._monitoring_key_matches(key):
+            raise NotFound()
+        return request.make_json_response(Account._monitoring_state(), headers=[("Cache-Control", "no-store")])

@@ -5,6 +5,8 @@ from . import messenger_legal_hold_mixin
 from . import messenger_legal_hold_log
 from . import messenger_account
 from . import messenger_account_template
+from . import messenger_delivery_count
+from . import messenger_account_health
 from . import messenger_template
 from . import messenger_conversation
 from . import messenger_conversation_consent

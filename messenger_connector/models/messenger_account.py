@@ -229,8 +229,11 @@ class MessengerAccount(models.Model):
         try:
             description = self._get_provider().test_connection()
         except ProviderError as error:
-            raise UserError(_("The connection test failed: %(reason)s", reason=error.message)) from None
+            reason = _("The connection test failed: %(reason)s", reason=self._error_in_words(error))
+            self._record_attempt("connection", reason)
+            return self._notify(reason, "danger", sticky=True)
         self._connection_tested(description)
+        self._record_attempt("connection", _("Connection works: %s", description))
         return self._notify(_("Connection works: %s", description), "success")
 
     def _connection_tested(self, description):
@@ -244,8 +247,12 @@ class MessengerAccount(models.Model):
         try:
             self._get_provider().register_webhook(self.webhook_url, self._webhook_secret())
         except ProviderError as error:
-            raise UserError(_("%(platform)s refused the webhook: %(reason)s",
-                              platform=self._provider_label(), reason=error.message)) from None
+            reason = _("%(platform)s refused the webhook: %(reason)s",
+                       platform=self._provider_label(), reason=self._error_in_words(error))
+            self._record_attempt("webhook", reason)
+            return self._notify(reason, "danger", sticky=True)
+        self._record_attempt("webhook", _("%(platform)s now sends this account's events to %(url)s",
+                                          platform=self._provider_label(), url=self.webhook_url))
         return self._notify(_("%(platform)s now sends this account's events to %(url)s",
                               platform=self._provider_label(), url=self.webhook_url), "success")
 
@@ -289,9 +296,11 @@ class MessengerAccount(models.Model):
         self.ensure_one()
         return dict(self._fields["provider"]._description_selection(self.env)).get(self.provider, "")
 
-    def _notify(self, message, kind="info"):
+    def _notify(self, message, kind="info", sticky=False):
+        # the form is reloaded after the notification: it shows what was kept (the last test's result)
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
-            "params": {"message": message, "type": kind, "sticky": False},
+            "params": {"message": message, "type": kind, "sticky": sticky,
+                       "next": {"type": "ir.actions.client", "tag": "soft_reload"}},
         }

@@ -49,3 +49,49 @@ class MessengerAccount(models.Model):
     @api.model
     def _chat_link_hint(self):
         return super()._chat_link_hint() + [self.env._("a Telegram bot username")]
+
+    # --- set-up assistant and checks -----------------------------------------------------------------------
+
+    def _setup_steps(self):
+        if self.provider != "telegram":
+            return super()._setup_steps()
+        return [
+            {"key": "bot", "title": self.env._("Bot token"),
+             "help": self.env._("In Telegram, write /newbot to @BotFather (or /token for an existing bot) and paste "
+                                "the token it gives (digits, a colon, then letters) below.")},
+            {"key": "webhook", "title": self.env._("Webhook"),
+             "help": self.env._("Register the webhook: Odoo tells Telegram its URL and the secret Telegram sends "
+                                "with every update. Nothing is to be typed in Telegram.")},
+            {"key": "check", "title": self.env._("Check"),
+             "help": self.env._("Check the set-up: Odoo asks Telegram about the bot and its webhook.")},
+        ]
+
+    def _finding_in_words(self, finding):
+        if self.provider != "telegram":
+            return super()._finding_in_words(finding)
+        params = finding.params
+        words = {
+            "token_valid": lambda: self.env._("The bot token is valid: it belongs to %(bot)s.", bot=params["bot"]),
+            "token_invalid": lambda: self.env._(
+                "Telegram does not know this bot token: copy it again from @BotFather (/token)."),
+            "webhook_missing": lambda: self.env._(
+                "No webhook is set: Telegram keeps the updates. Press Register Webhook."),
+            "webhook_elsewhere": lambda: self.env._(
+                "Telegram's webhook points to another URL (%(url)s): press Register Webhook to point it here.",
+                url=params["url"]),
+            "webhook_error": lambda: self.env._(
+                "Telegram could not deliver to the webhook on %(at)s: %(reason)s", reason=params["reason"],
+                at=params["at"] and self._format_time(params["at"]) or "?"),
+            "updates_missing": lambda: self.env._(
+                "Telegram does not send these kinds of updates: %(missing)s. Press Register Webhook.",
+                missing=params["missing"]),
+            "updates_pending": lambda: self.env._("%(count)s updates wait at Telegram for delivery.",
+                                                  count=params["count"]),
+        }
+        return words[finding.key]() if finding.key in words else super()._finding_in_words(finding)
+
+    def _refusal_in_words(self, reason):
+        if self.provider != "telegram" or reason != "signature":
+            return super()._refusal_in_words(reason)
+        return self.env._("the secret token did not match: Telegram's webhook was registered with another secret. "
+                          "Press Register Webhook.")

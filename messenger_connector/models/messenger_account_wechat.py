@@ -269,3 +269,54 @@ class MessengerEvent(models.Model):
         except (prov.WebhookError, ValueError):
             return None  # content already removed ("{}"), or a key changed since: nothing readable is left
 
+
+
+class MessengerAccountSetup(models.Model):
+    """WeChat's set-up assistant: its steps, and its checks in words."""
+
+    _inherit = "messenger.account"
+
+    def _setup_steps(self):
+        if self.provider != "wechat":
+            return super()._setup_steps()
+        return [
+            {"key": "app", "title": _("AppID and AppSecret"),
+             "help": _("In the WeChat Official Accounts Platform (mp.weixin.qq.com), Settings and Development > Basic "
+                       "Configuration: copy the AppID and the AppSecret below, and add this server's public IP "
+                       "address to the IP whitelist.")},
+            {"key": "server", "title": _("Server configuration"),
+             "help": _("On the same page, Server Configuration: paste the webhook URL as URL, and type the Token and "
+                       "EncodingAESKey below there exactly; choose the same message encryption, then Submit. "
+                       "WeChat tests the server at once: a failure shows here as a refused verification.")},
+            {"key": "check", "title": _("Check"),
+             "help": _("Check the set-up: Odoo asks WeChat for an access token and the callback addresses.")},
+        ]
+
+    def _finding_in_words(self, finding):
+        if self.provider != "wechat":
+            return super()._finding_in_words(finding)
+        params = finding.params
+        words = {
+            "credentials_ok": lambda: _("WeChat accepts the AppID %(app_id)s and its AppSecret.",
+                                        app_id=params["app_id"]),
+            "credentials_wrong": lambda: _(
+                "WeChat refuses the AppID or AppSecret (error %(code)s): copy both again from Basic Configuration "
+                "(a reset AppSecret replaces the old one).", code=params["code"]),
+            "ip_not_whitelisted": lambda: _(
+                "WeChat refuses calls from this server: add its public IP address to the IP whitelist in Basic "
+                "Configuration."),
+            "ip_ok": lambda: _("This server's IP address is on the account's IP whitelist."),
+            "server_manual": lambda: _(
+                "WeChat does not show its server configuration: check there that the URL is %(url)s and that the "
+                "Token, EncodingAESKey and encryption are this account's.", url=params["url"]),
+        }
+        return words[finding.key]() if finding.key in words else super()._finding_in_words(finding)
+
+    def _refusal_in_words(self, reason):
+        if self.provider != "wechat" or reason not in ("handshake", "signature"):
+            return super()._refusal_in_words(reason)
+        if reason == "handshake":
+            return _("WeChat's server test failed: the Token in WeChat's server configuration differs from this "
+                     "account's")
+        return _("signature did not match: the Token or EncodingAESKey in WeChat's server configuration differs "
+                 "from this account's")

@@ -510,3 +510,64 @@ class MessengerMessage(models.Model):
         self.filtered(lambda m: m.account_id.provider == "x" and m.error_code in (
             "no_recipient_keys", "no_keys", "encryption")).sudo().write({"x_send_body": False})
         return super().action_retry()
+
+
+class MessengerAccountSetup(models.Model):
+    """X's set-up assistant: its steps, and its checks in words."""
+
+    _inherit = "messenger.account"
+
+    def _setup_steps(self):
+        if self.provider != "x":
+            return super()._setup_steps()
+        return [
+            {"key": "app", "title": _("X app"),
+             "help": _("In the X Developer Console, open the app (with OAuth 2.0 user authentication): copy the API "
+                       "Key Secret as Consumer Secret, the OAuth 2.0 Client ID and Secret, and the app's Bearer "
+                       "Token below.")},
+            {"key": "user", "title": _("User tokens"),
+             "help": _("Authorize the app as the X account that receives the messages (scopes dm.read, dm.write, "
+                       "users.read, tweet.read, media.write, offline.access) and paste its numeric user id, access "
+                       "token and refresh token below.")},
+            {"key": "keys", "title": _("X Chat keys"),
+             "help": _("On the account, set up the X Chat keys (or unlock the existing ones with the account's PIN): "
+                       "without them no message can be read or sent.")},
+            {"key": "webhook", "title": _("Webhook"),
+             "help": _("Register the webhook: X checks the URL with a CRC signed with the Consumer Secret, then "
+                       "the account is subscribed to its chat events.")},
+            {"key": "check", "title": _("Check"),
+             "help": _("Check the set-up: Odoo asks X about the token, the keys, the webhooks and the "
+                       "subscriptions.")},
+        ]
+
+    def _finding_in_words(self, finding):
+        if self.provider != "x":
+            return super()._finding_in_words(finding)
+        params = finding.params
+        words = {
+            "token_valid": lambda: _("The access token is valid: it is the X account %(user)s.", user=params["user"]),
+            "token_other_user": lambda: _(
+                "The access token is the X account %(user)s, not the user id %(user_id)s of this account: authorize "
+                "the app as the right account, or correct the user id.", user=params["user"],
+                user_id=params["user_id"]),
+            "token_invalid": lambda: _("X does not accept the access token: connect the account again."),
+            "secret_missing": lambda: _(
+                "No Consumer Secret: X's CRC checks and every delivery are refused. Paste the API Key Secret."),
+            "keys_missing": lambda: _(
+                "The X Chat keys are not set up: no message can be read or sent. Set them up on the account."),
+            "keys_ok": lambda: _("The X Chat keys are set up."),
+            "crc_failed": lambda: _(
+                "X's last CRC check of the webhook failed: the Consumer Secret on this account is not the app's "
+                "API Key Secret. Correct it, then press Register Webhook."),
+            "subscription_missing": lambda: _(
+                "The account is not subscribed to %(events)s on this webhook: press Register Webhook.",
+                events=params["events"]),
+            "subscriptions_ok": lambda: _("The account is subscribed to %(events)s.", events=params["events"]),
+        }
+        return words[finding.key]() if finding.key in words else super()._finding_in_words(finding)
+
+    def _refusal_in_words(self, reason):
+        if self.provider != "x" or reason not in ("handshake", "signature"):
+            return super()._refusal_in_words(reason)
+        return _("signature did not match: the Consumer Secret on this account is not the API Key Secret of the "
+                 "app that calls us")

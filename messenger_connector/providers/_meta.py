@@ -65,3 +65,68 @@ def int_field(error, key):
     """An integer field of a Graph error (``code``, ``error_subcode``), None when absent or not an integer."""
     value = error.get(key)
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def appsecret_proof(access_token, app_secret):
+    """The ``appsecret_proof`` of a Graph call: HMAC-SHA256 of the access token keyed by the App Secret (Meta
+    refuses a call whose proof does not match the app's secret: how a wrong App Secret shows before a webhook)."""
+    return hmac.new(app_secret.encode(), access_token.encode(), hashlib.sha256).hexdigest()
+
+
+def token_findings(provider, url, token, required_scopes):
+    """(findings, app id) of Graph's debug_token on the account's ``token``: valid, its expiry, its permissions,
+    and the app it belongs to (whose webhook is checked next)."""
+    from ._inbound import to_utc
+    from .base import CHECK_MANUAL, CHECK_WRONG, Finding, ProviderError, unreachable_finding
+    try:
+        answer = provider.http.json("GET", url, params={"input_token": token, "access_token": token})
+    except ProviderError as error:
+        return [unreachable_finding(error)], None
+    data = answer.get("data") if isinstance(answer.get("data"), dict) else {}
+    app_id = str(data.get("app_id") or "") or None
+    expires = data.get("expires_at")
+    expiry = to_utc(expires) if isinstance(expires, int) and not isinstance(expires, bool) and expires > 0 else None
+    facts = {"token_expires_at": expiry}
+    scopes = data.get("scopes") if isinstance(data.get("scopes"), list) else []
+    missing = [scope for scope in required_scopes if scope not in scopes]
+    if data.get("is_valid") is False:
+        return [Finding("token_invalid", CHECK_WRONG, {"reason": ""})], app_id
+    if missing:
+        return [Finding("token_scopes", CHECK_WRONG, {"missing": ", ".join(missing)}, facts)], app_id
+    if expiry:
+        return [Finding("token_expires", CHECK_MANUAL, {"at": expiry}, facts)], app_id
+    return [Finding("token_permanent", facts=facts)], app_id
+
+
+def app_webhook_findings(provider, url, app_id, secret, webhook_url, webhook_object, required_fields):
+    """The app's webhook for ``webhook_object`` ("page", "instagram", "whatsapp_business_account"), read with the
+    app token ``<app id>|<app secret>`` (a wrong App Secret is refused): its callback URL and subscribed fields."""
+    from ._inbound import get_dicts
+    from .base import CHECK_WRONG, Finding, MalformedError, ProviderError, unreachable_finding
+    try:
+        answer = provider.http.json("GET", url, params={"access_token": f"{app_id}|{secret}"})
+    except ProviderError as error:
+        if error.http_status in (400, 401, 403):
+            return [Finding("secret_wrong", CHECK_WRONG)]
+        return [unreachable_finding(error)]
+    try:
+        subscription = next((item for item in get_dicts(answer, "data") if item.get("object") == webhook_object),
+                            None)
+        fields = {item.get("name") for item in get_dicts(subscription or {}, "fields")}
+    except MalformedError as error:
+        return [Finding("platform_error", CHECK_WRONG, {"reason": str(error)})]
+    if not subscription:
+        return [Finding("webhook_missing", CHECK_WRONG)]
+    findings = [Finding("secret_ok")]
+    callback = subscription.get("callback_url") or ""
+    if callback != webhook_url:
+        findings.append(Finding("webhook_elsewhere", CHECK_WRONG, {"url": str(callback)}))
+    else:
+        findings.append(Finding("webhook_ok", params={"url": callback}))
+    missing = [field for field in required_fields if field not in fields]
+    if missing:
+        findings.append(Finding("field_missing", CHECK_WRONG, {
+            "field": ", ".join(missing), "fields": ", ".join(sorted(f for f in fields if f))}))
+    else:
+        findings.append(Finding("fields_ok", params={"fields": ", ".join(sorted(f for f in fields if f))}))
+    return findings

@@ -344,7 +344,41 @@ class Provider:
         """Acknowledge a button press where the platform needs it (Telegram)."""
         return None
 
+    def health_checks(self, webhook_url):
+        """What the platform tells about this account's set-up, as a list of Finding: the credentials, where its
+        webhook points (``webhook_url``: ours), its subscriptions and limits. Never raises: a failed call is a
+        finding too."""
+        return [Finding("no_checks", CHECK_MANUAL)]
+
     def fetch_profile(self, external_user_id):
         """The person's Profile as the platform gives it, or None where it gives none; raise ProviderError.
         Called after the message is stored: a failure never holds a message back."""
         return None
+
+
+# --- set-up checks ----------------------------------------------------------------------------------
+
+CHECK_OK, CHECK_WRONG, CHECK_MANUAL = "ok", "wrong", "manual"
+
+
+@dataclasses.dataclass
+class Finding:
+    """One thing a set-up check found (Provider.health_checks): ``key`` names the finding (each platform's model
+    file puts it in words), ``state`` is CHECK_OK, CHECK_WRONG or CHECK_MANUAL (the platform cannot be asked:
+    a person checks it in the platform's console), ``params`` the facts the words quote (never a secret)."""
+
+    key: str
+    state: str = CHECK_OK
+    params: dict = dataclasses.field(default_factory=dict)
+    #: facts for the account's health panel ("messaging_limit_tier", "token_expires_at", "registration_state")
+    facts: dict = dataclasses.field(default_factory=dict)
+
+
+def unreachable_finding(error):
+    """The Finding of a call that failed: the platform could not be reached, refused the credentials, or
+    answered an error (its message, free of credentials)."""
+    if error.code == "network":
+        return Finding("unreachable", CHECK_WRONG)
+    if error.http_status in (401, 403) or error.code in ("190", "401", "40001", "40014", "42001", "89"):
+        return Finding("token_invalid", CHECK_WRONG, {"reason": error.message})
+    return Finding("platform_error", CHECK_WRONG, {"reason": error.message})

@@ -22,6 +22,7 @@ from .base import (
     UNKNOWN, VIDEO, WINDOW_CLOSED, DownloadedMedia, Event, Location, MalformedError, Media, Profile, ProviderError,
     SendResult,
 )
+from .base import CHECK_WRONG, Finding, unreachable_finding
 
 #: PROVIDERS.md: a text must stay under 2000 characters
 MAX_TEXT = 1999
@@ -161,6 +162,56 @@ class MetaMessagingProvider(_meta.MetaWebhook, _http.HttpProvider):
                               params={**self._token(), "fields": self.account_fields})
         return self._describe(info)
 
+    # --- set-up checks ------------------------------------------------------------------------------
+
+    #: the permissions of the Page token that messaging needs, and the webhook fields we process
+    required_scopes = ()
+    required_fields = ()
+
+    def health_checks(self, webhook_url):
+        """The Page token (it opens the account; with ``appsecret_proof`` a wrong App Secret is refused; debug_token:
+        expiry, permissions, app), the app's webhook (callback URL, fields) and the app's subscription to the
+        account (``subscribed_apps``: which fields this Page sends to the app)."""
+        secret = self.config.get("app_secret") or ""
+        token = self.config.get("access_token") or ""
+        params = {**self._token(), "fields": self.account_fields}
+        if secret:
+            params["appsecret_proof"] = _meta.appsecret_proof(token, secret)
+        try:
+            info = self.http.json("GET", self._url(self._account()), params=params)
+        except ProviderError as error:
+            if secret and "appsecret_proof" in (error.message or ""):
+                return [Finding("secret_wrong", CHECK_WRONG)]
+            return [unreachable_finding(error)]
+        findings = [Finding("token_valid", params={"account": self._describe(info)})]
+        if not secret:
+            findings.append(Finding("secret_missing", CHECK_WRONG))
+        token_findings, app_id = _meta.token_findings(self, self._url("debug_token"), token, self.required_scopes)
+        findings += token_findings
+        if app_id and secret:
+            findings += _meta.app_webhook_findings(self, self._url(app_id, "subscriptions"), app_id, secret,
+                                                   webhook_url, self.webhook_object, self.required_fields)
+        try:
+            answer = self.http.json("GET", self._url(self._account(), "subscribed_apps"), params=self._token())
+            apps = get_dicts(answer, "data")
+        except ProviderError as error:
+            return findings + [unreachable_finding(error)]
+        except MalformedError as error:
+            return findings + [Finding("platform_error", CHECK_WRONG, {"reason": str(error)})]
+        app = next((item for item in apps if app_id and str(item.get("id")) == app_id), None) or (
+            apps[0] if apps and not app_id else None)
+        if not app:
+            findings.append(Finding("app_not_subscribed", CHECK_WRONG))
+            return findings
+        subscribed = app.get("subscribed_fields") if isinstance(app.get("subscribed_fields"), list) else []
+        missing = [field for field in self.required_fields if field not in subscribed]
+        if missing:
+            findings.append(Finding("page_field_missing", CHECK_WRONG, {
+                "field": ", ".join(missing), "fields": ", ".join(str(f) for f in subscribed)}))
+        else:
+            findings.append(Finding("app_subscribed", params={"fields": ", ".join(str(f) for f in subscribed)}))
+        return findings
+
     # --- helpers ------------------------------------------------------------------------------------
 
     def _profile(self, info):
@@ -222,6 +273,8 @@ class MessengerProvider(MetaMessagingProvider):
     address_kind = "psid"
     profile_fields = "first_name,last_name,profile_pic"
     account_fields = "name"
+    required_scopes = ("pages_messaging",)
+    required_fields = ("messages", "messaging_postbacks", "message_deliveries", "message_reads", "message_echoes")
 
     def _profile(self, info):
         name = " ".join(filter(None, (_text(info, "first_name"), _text(info, "last_name"))))
@@ -245,6 +298,8 @@ class InstagramProvider(MetaMessagingProvider):
     address_kind = "igsid"
     profile_fields = "name,username,profile_pic"
     account_fields = "username"
+    required_scopes = ("instagram_manage_messages",)
+    required_fields = ("messages", "messaging_postbacks", "messaging_seen")
     upload_platform = "instagram"
 
     def _profile(self, info):

@@ -15,7 +15,7 @@ from ._inbound import (
 from .base import (
     AUDIO, BLOCK, CALLBACK, DOCUMENT, IMAGE, LOCATION, MESSAGE, OTHER, PERMANENT, REFUSED_BLOCK, RETRYABLE, STICKER,
     TEXT, UNBLOCK, UNKNOWN, VIDEO, AuthError, DownloadedMedia, Event, Location, MalformedError, Media, ProviderError,
-    SendResult,
+    CHECK_MANUAL, CHECK_WRONG, SendResult, Finding, unreachable_finding,
 )
 
 MAX_TEXT = 4096
@@ -125,6 +125,39 @@ class TelegramProvider(_http.HttpProvider):
             raise ProviderError(PERMANENT, "a secret token is required to register the webhook", code="config")
         return self._call("setWebhook", json={
             "url": url, "secret_token": secret, "allowed_updates": ALLOWED_UPDATES})
+
+    def health_checks(self, webhook_url):
+        """getMe (the token), getWebhookInfo (where Telegram sends updates, its last delivery error, the update
+        kinds it sends); the secret token Telegram never shows: a refused delivery tells (the health panel)."""
+        try:
+            me = self._call("getMe")
+        except ProviderError as error:
+            return [unreachable_finding(error)]
+        findings = [Finding("token_valid", params={"bot": f"@{me.get('username')}" if isinstance(me, dict) else ""})]
+        try:
+            info = self._call("getWebhookInfo")
+        except ProviderError as error:
+            return findings + [unreachable_finding(error)]
+        info = info if isinstance(info, dict) else {}
+        url = info.get("url") or ""
+        if not url:
+            findings.append(Finding("webhook_missing", CHECK_WRONG))
+        elif url != webhook_url:
+            findings.append(Finding("webhook_elsewhere", CHECK_WRONG, {"url": url}))
+        else:
+            findings.append(Finding("webhook_ok", params={"url": url}))
+        if url and info.get("last_error_message"):
+            findings.append(Finding("webhook_error", CHECK_WRONG, {
+                "reason": str(info["last_error_message"]),
+                "at": to_utc(info["last_error_date"]) if isinstance(info.get("last_error_date"), int) else None}))
+        allowed = info.get("allowed_updates")
+        missing = [kind for kind in ALLOWED_UPDATES if isinstance(allowed, list) and allowed and kind not in allowed]
+        if url and missing:
+            findings.append(Finding("updates_missing", CHECK_WRONG, {"missing": ", ".join(missing)}))
+        pending = info.get("pending_update_count")
+        if url and isinstance(pending, int) and pending:
+            findings.append(Finding("updates_pending", CHECK_MANUAL, {"count": pending}))
+        return findings
 
     def answer_callback(self, callback_query_id, text=None):
         payload = {"callback_query_id": callback_query_id}

@@ -252,6 +252,36 @@ class WeChatProvider(_http.HttpProvider):
             raise ProviderError(PERMANENT, "the token answer has no access_token or expires_in", code="bad_response")
         return token, expires_in
 
+    # --- set-up checks ------------------------------------------------------------------------------
+
+    def health_checks(self, webhook_url):
+        """The AppID and AppSecret (``/cgi-bin/stable_token``, which never supersedes the token the workers
+        share), the IP whitelist (``getcallbackip`` with the account's token) and the server configuration,
+        which WeChat does not show: its Token and EncodingAESKey are checked by hand (a failed server test shows
+        as a refused verification on the account)."""
+        from .base import CHECK_MANUAL, CHECK_WRONG, Finding, unreachable_finding
+        try:
+            answer = self._api("POST", "/cgi-bin/stable_token", payload={
+                "grant_type": "client_credential", "appid": self.app_id,
+                "secret": self.config.get("app_secret") or "", "force_refresh": False}, with_token=False)
+        except ProviderError as error:
+            if error.code in ("40013", "40125", "40001"):
+                return [Finding("credentials_wrong", CHECK_WRONG, {"code": error.code})]
+            if error.code == "40164":
+                return [Finding("ip_not_whitelisted", CHECK_WRONG)]
+            return [unreachable_finding(error)]
+        findings = [Finding("credentials_ok", params={"app_id": self.app_id})]
+        token = answer.get("access_token")
+        try:
+            self._call("GET", "/cgi-bin/getcallbackip", {"access_token": token}, None, None)
+        except ProviderError as error:
+            findings.append(Finding("ip_not_whitelisted", CHECK_WRONG) if error.code == "40164"
+                            else unreachable_finding(error))
+        else:
+            findings.append(Finding("ip_ok"))
+        findings.append(Finding("server_manual", CHECK_MANUAL, {"url": webhook_url}))
+        return findings
+
     # --- outbound -----------------------------------------------------------------------------------
 
     def send_text(self, to, text, reply_to=None, tag=None):

@@ -8,6 +8,7 @@ from .base import (
     STICKER, TEXT, UNKNOWN, VIDEO, WINDOW_CLOSED, DownloadedMedia, Event, Location, MalformedError, Media,
     ProviderError, SendResult,
 )
+from .base import CHECK_MANUAL, CHECK_WRONG, Finding, unreachable_finding
 
 MEDIA_ID_RE = re.compile(r"[A-Za-z0-9_-]+")  # goes into a URL path: nothing that could change it
 
@@ -189,6 +190,66 @@ class WhatsAppProvider(_meta.MetaWebhook, _http.HttpProvider):
                               params={"fields": "display_phone_number,verified_name"})
         name, number = info.get("verified_name"), info.get("display_phone_number")
         return " ".join(filter(None, [name, number and f"({number})"])) or f"phone number {self.phone_number_id}"
+
+    # --- set-up checks ------------------------------------------------------------------------------
+
+    def health_checks(self, webhook_url):
+        """The phone number (status, registration, messaging limit), the access token (debug_token: valid, expiry,
+        permissions), the App Secret (``appsecret_proof`` of the calls: Meta refuses a wrong one) and the app's
+        webhook (its callback URL and fields, with the app token), and the app's subscription to the WABA."""
+        findings = []
+        secret = self.config.get("app_secret") or ""
+        params = {"fields": "display_phone_number,verified_name,status,code_verification_status,"
+                            "quality_rating,messaging_limit_tier,platform_type"}
+        if secret:
+            params["appsecret_proof"] = _meta.appsecret_proof(self.config.get("access_token") or "", secret)
+        try:
+            phone = self.http.json("GET", self._url(self.phone_number_id), headers=self._auth(), params=params)
+        except ProviderError as error:
+            if secret and "appsecret_proof" in (error.message or ""):
+                return [Finding("secret_wrong", CHECK_WRONG)]
+            return [unreachable_finding(error)]
+        findings.append(Finding("token_valid", params={
+            "name": str(phone.get("verified_name") or ""), "number": str(phone.get("display_phone_number") or "")}))
+        findings.append(Finding("secret_ok") if secret else Finding("secret_missing", CHECK_WRONG))
+        registered = phone.get("platform_type")
+        status = phone.get("status")
+        facts = {"registration_state": str(status or registered or "")}
+        if phone.get("messaging_limit_tier"):
+            facts["messaging_limit_tier"] = str(phone["messaging_limit_tier"])
+        if registered and registered != "CLOUD_API":
+            findings.append(Finding("number_not_registered", CHECK_WRONG, {"platform": str(registered)}, facts))
+        elif status and status not in ("CONNECTED",):
+            findings.append(Finding("number_status", CHECK_WRONG, {"status": str(status)}, facts))
+        else:
+            findings.append(Finding("number_connected", params={"tier": facts.get("messaging_limit_tier", "")},
+                                    facts=facts))
+        token_findings, app_id = _meta.token_findings(
+            self, self._url("debug_token"), self.config.get("access_token") or "",
+            ("whatsapp_business_messaging", "whatsapp_business_management"))
+        findings += token_findings
+        if app_id and secret:
+            findings += [finding for finding in _meta.app_webhook_findings(
+                self, self._url(app_id, "subscriptions"), app_id, secret, webhook_url, "whatsapp_business_account",
+                ("messages",)) if finding.key != "secret_ok"]
+        waba = self.config.get("business_account_id")
+        if waba:
+            try:
+                apps = self.http.json("GET", self._url(str(waba), "subscribed_apps"), headers=self._auth())
+                subscribed = [get_dict(item, "whatsapp_business_api_data") for item in get_dicts(apps, "data")]
+            except (ProviderError, MalformedError) as error:
+                findings.append(unreachable_finding(error) if isinstance(error, ProviderError)
+                                else Finding("platform_error", CHECK_WRONG, {"reason": str(error)}))
+            else:
+                if app_id and not any(str(app.get("id")) == app_id for app in subscribed if app):
+                    findings.append(Finding("app_not_subscribed", CHECK_WRONG))
+                elif subscribed:
+                    findings.append(Finding("app_subscribed"))
+                else:
+                    findings.append(Finding("app_not_subscribed", CHECK_WRONG))
+        else:
+            findings.append(Finding("waba_missing", CHECK_MANUAL))
+        return findings
 
     # --- helpers ------------------------------------------------------------------------------------
 

@@ -567,6 +567,56 @@ class XProvider(_http.HttpProvider):
             subscriptions.append(str(data.get("subscription_id") or data.get("id") or ""))
         return {"webhook_id": webhook_id, "subscription_ids": subscriptions}
 
+    # --- set-up checks ------------------------------------------------------------------------------
+
+    def health_checks(self, webhook_url):
+        """The user token (whose account it is), the account's X Chat keys (here and at X), the app's webhooks
+        (ours among them, and whether X's last CRC against it passed: it fails when the consumer secret differs)
+        and the account's activity subscriptions to it."""
+        from .base import CHECK_WRONG, Finding, unreachable_finding
+        try:
+            me = self._user("me", {"user.fields": "username"})
+        except ProviderError as error:
+            return [unreachable_finding(error)]
+        username = f"@{me.get('username')}" if me.get("username") else me.get("id")
+        if self.user_id and me.get("id") != self.user_id:
+            return [Finding("token_other_user", CHECK_WRONG, {"user": username, "user_id": self.user_id})]
+        findings = [Finding("token_valid", params={"user": username})]
+        if not self.config.get("consumer_secret"):
+            findings.append(Finding("secret_missing", CHECK_WRONG))
+        if not self.store.identities():
+            findings.append(Finding("keys_missing", CHECK_WRONG))
+        else:
+            findings.append(Finding("keys_ok"))
+        app = {"Authorization": f"Bearer {self.config.get('app_token') or self._token()}"}
+        try:
+            webhooks = [w for w in self.http.json("GET", self._url("2", "webhooks"), headers=app).get("data") or []
+                        if isinstance(w, dict)]
+            subscriptions = [item for item in self.http.json(
+                "GET", self._url("2", "activity", "subscriptions"), headers=app).get("data") or []
+                if isinstance(item, dict)]
+        except ProviderError as error:
+            return findings + [unreachable_finding(error)]
+        ours = next((w for w in webhooks if w.get("url") == webhook_url), None)
+        if not ours:
+            others = ", ".join(str(w.get("url")) for w in webhooks if w.get("url"))
+            findings.append(Finding("webhook_elsewhere", CHECK_WRONG, {"url": others}) if others
+                            else Finding("webhook_missing", CHECK_WRONG))
+            return findings
+        if ours.get("valid") is False:
+            findings.append(Finding("crc_failed", CHECK_WRONG))
+        else:
+            findings.append(Finding("webhook_ok", params={"url": webhook_url}))
+        subscribed = {item.get("event_type") for item in subscriptions
+                      if item.get("webhook_id") == ours.get("id")
+                      and str((item.get("filter") or {}).get("user_id") or "") == (self.user_id or "")}
+        missing = [event for event in EVENT_TYPES if event not in subscribed]
+        if missing:
+            findings.append(Finding("subscription_missing", CHECK_WRONG, {"events": ", ".join(missing)}))
+        else:
+            findings.append(Finding("subscriptions_ok", params={"events": ", ".join(EVENT_TYPES)}))
+        return findings
+
     # --- tokens ---------------------------------------------------------------------------------------
 
     def refresh_access_token(self):

@@ -6,3 +6,9 @@ from . import messenger_data_request
 from . import messenger_legal_hold_change
 from . import messenger_x_chat_unlock
 from . import messenger_contact_change
+from . import messenger_setup_wizard
+from . import messenger_setup_wizard_whatsapp
+from . import messenger_setup_wizard_telegram
+from . import messenger_setup_wizard_meta
+from . import messenger_setup_wizard_wechat
+from . import messenger_setup_wizard_x

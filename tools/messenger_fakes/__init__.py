@@ -430,8 +430,13 @@ class FakeWhatsApp(FakeServer):
 
     def __init__(self, phone_number_id=DEMO_WA_PHONE_NUMBER_ID, access_token=DEMO_WA_TOKEN, api_version="v21.0",
                  port=0, host="127.0.0.1", rate_cap=None, rate_limit_status=400,
-                 display_phone_number="+1 555-000-0001", verified_name="Demo Business", waba_id=DEMO_WABA_ID):
+                 display_phone_number="+1 555-000-0001", verified_name="Demo Business", waba_id=DEMO_WABA_ID,
+                 app_id="900000000000001", app_secret=None):
         self.waba_id = waba_id
+        # the Meta app behind the number: its secret checks ``appsecret_proof`` (None: not checked) and its
+        # webhook (``app_webhook``: callback URL and fields) is read with the app token "<app id>|<app secret>"
+        self.app_id = app_id
+        self.app_secret = app_secret
         self.phone_number_id = phone_number_id
         self.access_token = access_token
         self.api_version = api_version
@@ -449,6 +454,12 @@ class FakeWhatsApp(FakeServer):
         self._send_times = collections.deque()
         self.templates = []
         self.dropped = []  # accepted with 200 and never delivered (a BSUID put in "to")
+        self.app_webhook = None  # {"callback_url": ..., "fields": [...]} once the app's webhook is set up
+        self.app_subscribed = True  # the app is subscribed to the WABA (POST /<waba>/subscribed_apps)
+        self.phone_status = {"status": "CONNECTED", "platform_type": "CLOUD_API",
+                             "code_verification_status": "VERIFIED", "messaging_limit_tier": "TIER_1K"}
+        self.token_info = {"expires_at": 0, "scopes": ["whatsapp_business_messaging",
+                                                       "whatsapp_business_management"]}
 
     # --- scripts ------------------------------------------------------------------------------------
 
@@ -493,9 +504,16 @@ class FakeWhatsApp(FakeServer):
     # --- routes -------------------------------------------------------------------------------------
 
     def route(self, request):
+        path = urllib.parse.unquote(request.path)
+        parts = path.strip("/").split("/")
+        if parts[-1:] == ["subscriptions"] and len(parts) >= 2 and parts[-2] == self.app_id:
+            return self._app_subscriptions(request)
         if not self._authorized(request):
             return self._error(401, 190, "Invalid OAuth access token - Cannot parse access token")
-        path = urllib.parse.unquote(request.path)
+        proof = request.query.get("appsecret_proof")
+        if proof is not None and self.app_secret and not hmac.compare_digest(proof, hmac.new(
+                self.app_secret.encode(), self.access_token.encode(), hashlib.sha256).hexdigest()):
+            return self._error(400, 100, "Invalid appsecret_proof provided in the API argument")
         if path.startswith("/media-download/"):
             return self._media_content(path.removeprefix("/media-download/"))
         parts = path.strip("/").split("/")
@@ -512,6 +530,10 @@ class FakeWhatsApp(FakeServer):
             return self._phone_info(request)
         if method == "GET" and parts == [self.waba_id, "message_templates"]:
             return self._list_templates(request)
+        if method == "GET" and parts == [self.waba_id, "subscribed_apps"]:
+            return self._subscribed_apps()
+        if method == "GET" and parts == ["debug_token"]:
+            return self._debug_token(request)
         if method == "GET" and len(parts) == 1 and parts[0] in self.media:
             return self._media_info(parts[0])
         return self._error(400, 100, f"Unsupported {method.lower()} request. Object with ID '{'/'.join(parts)}' "
@@ -629,9 +651,35 @@ class FakeWhatsApp(FakeServer):
             paging["next"] = f"{self.url}/{self.api_version}/{self.waba_id}/message_templates?after={start + limit}"
         return _reply(200, {"data": page, "paging": paging})
 
+    def _subscribed_apps(self):
+        apps = [{"whatsapp_business_api_data": {"link": "https://www.example.com", "name": "Demo App",
+                                                "id": self.app_id}}] if self.app_subscribed else []
+        return _reply(200, {"data": apps})
+
+    def _debug_token(self, request):
+        """Graph's debug_token: the token's app, validity, expiry (0: never) and permissions."""
+        valid = request.query.get("input_token") == self.access_token
+        data = {"app_id": self.app_id, "type": "SYSTEM_USER", "application": "Demo App", "is_valid": valid,
+                **({"expires_at": self.token_info["expires_at"], "scopes": list(self.token_info["scopes"])}
+                   if valid else {"error": {"code": 190, "message": "Invalid OAuth access token."}})}
+        return _reply(200, {"data": data})
+
+    def _app_subscriptions(self, request):
+        """GET /<app id>/subscriptions with the app token: the app's webhooks, per object."""
+        token = request.query.get("access_token") or ""
+        if not self.app_secret or not hmac.compare_digest(token, f"{self.app_id}|{self.app_secret}"):
+            return self._error(400, 190, "Invalid OAuth access token signature.")
+        data = []
+        if self.app_webhook:
+            data.append({"object": "whatsapp_business_account", "active": True,
+                         "callback_url": self.app_webhook["callback_url"],
+                         "fields": [{"name": name, "version": self.api_version}
+                                    for name in self.app_webhook.get("fields", [])]})
+        return _reply(200, {"data": data})
+
     def _phone_info(self, request):
         info = {"display_phone_number": self.display_phone_number, "verified_name": self.verified_name,
-                "quality_rating": "GREEN"}
+                "quality_rating": "GREEN", **self.phone_status}
         fields = [f for f in request.query.get("fields", "").split(",") if f] or list(info)
         return _reply(200, {**{f: info[f] for f in fields if f in info}, "id": self.phone_number_id})
 
@@ -675,6 +723,7 @@ class FakeTelegram(FakeServer):
         self.blocked = set()
         self.webhook = None
         self.callback_answers = []
+        self.webhook_error = None  # (epoch, message): Telegram's last failed delivery to the webhook
 
     # --- scripts ------------------------------------------------------------------------------------
 
@@ -809,7 +858,10 @@ class FakeTelegram(FakeServer):
 
     def _webhook_info(self, params, request):
         webhook = self.webhook or {}
-        return _tg_ok({"url": webhook.get("url", ""), "has_custom_certificate": False, "pending_update_count": 0,
+        error = self.webhook_error if webhook else None
+        return _tg_ok({"url": webhook.get("url", ""), "has_custom_certificate": False,
+                       "pending_update_count": 3 if error else 0,
+                       **({"last_error_date": error[0], "last_error_message": error[1]} if error else {}),
                        **({"allowed_updates": webhook["allowed_updates"]} if webhook.get("allowed_updates") else {})})
 
     def _delete_webhook(self, params, request):

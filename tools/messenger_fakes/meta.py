@@ -19,6 +19,7 @@ Admin endpoints (besides the common ones): ``/_fake/set_last_inbound {"psid", "t
 "content_base64", "mime_type"}``, ``/_fake/allow_human_agent {"allowed"}``.
 """
 import base64
+import hashlib
 import hmac
 import json
 import re
@@ -65,7 +66,7 @@ class FakeMeta(FakeServer):
 
     def __init__(self, platform="messenger", page_id=None, access_token=DEMO_META_TOKEN, api_version="v21.0",
                  port=0, host="127.0.0.1", page_name="Demo Page", username="demo_page", human_agent=True,
-                 app_id=DEMO_APP_ID):
+                 app_id=DEMO_APP_ID, app_secret=None):
         if platform not in ("messenger", "instagram"):
             raise ValueError("platform must be 'messenger' or 'instagram'")
         self.platform = platform
@@ -75,6 +76,9 @@ class FakeMeta(FakeServer):
         self.page_name = page_name
         self.username = username
         self.app_id = app_id
+        # the app's secret checks ``appsecret_proof`` (None: not checked); the app's webhook (``app_webhook``:
+        # callback URL and fields) is read with the app token "<app id>|<app secret>"
+        self.app_secret = app_secret
         self._initial_human_agent = human_agent
         super().__init__(port=port, host=host)
 
@@ -87,6 +91,13 @@ class FakeMeta(FakeServer):
         self.attachments = {}
         self.cdn = {}
         self.echoes = []
+        self.app_webhook = None
+        # the fields this account sends to the app (GET /<page id>/subscribed_apps); None: the app is not subscribed
+        self.subscribed_fields = (
+            ["messages", "messaging_postbacks", "message_deliveries", "message_reads", "message_echoes"]
+            if self.platform == "messenger" else ["messages", "messaging_postbacks", "messaging_seen"])
+        self.token_info = {"expires_at": 0, "scopes": ["pages_messaging", "pages_show_list",
+                                                       "instagram_basic", "instagram_manage_messages"]}
 
     # --- scripts ------------------------------------------------------------------------------------
 
@@ -137,9 +148,15 @@ class FakeMeta(FakeServer):
         path = urllib.parse.unquote(request.path)
         if request.method == "GET" and path.startswith("/cdn/"):
             return self._cdn(path.removeprefix("/cdn/"))
+        parts = path.strip("/").split("/")
+        if parts[-2:] == [self.app_id, "subscriptions"]:
+            return self._app_subscriptions(request)
         if not self._authorized(request):
             return self._error(401, 190, "Invalid OAuth access token - Cannot parse access token")
-        parts = path.strip("/").split("/")
+        proof = request.query.get("appsecret_proof")
+        if proof is not None and self.app_secret and not hmac.compare_digest(proof, hmac.new(
+                self.app_secret.encode(), self.access_token.encode(), hashlib.sha256).hexdigest()):
+            return self._error(400, 100, "Invalid appsecret_proof provided in the API argument")
         if re.fullmatch(r"v\d+\.\d+", parts[0]):
             if parts[0] != self.api_version:
                 return self._error(400, 100, f"Unknown API version: {parts[0]}")
@@ -149,6 +166,17 @@ class FakeMeta(FakeServer):
             return self._send(request)
         if method == "POST" and parts == [self.page_id, "message_attachments"]:
             return self._upload(request)
+        if method == "GET" and parts == [self.page_id, "subscribed_apps"]:
+            apps = [] if self.subscribed_fields is None else [
+                {"category": "Business", "link": "https://www.example.com", "name": "Demo App", "id": self.app_id,
+                 "subscribed_fields": list(self.subscribed_fields)}]
+            return _reply(200, {"data": apps})
+        if method == "GET" and parts == ["debug_token"]:
+            valid = request.query.get("input_token") == self.access_token
+            return _reply(200, {"data": {
+                "app_id": self.app_id, "type": "PAGE", "application": "Demo App", "is_valid": valid,
+                "profile_id": self.page_id, **({"expires_at": self.token_info["expires_at"],
+                                                "scopes": list(self.token_info["scopes"])} if valid else {})}})
         if method == "GET" and parts == [self.page_id]:
             return self._fields(request, {"id": self.page_id, "name": self.page_name, "username": self.username})
         if method == "GET" and len(parts) == 1 and parts[0] in self.profiles:
@@ -156,6 +184,19 @@ class FakeMeta(FakeServer):
         return self._error(400, 100, f"Unsupported {method.lower()} request. Object with ID '{'/'.join(parts)}' "
                            "does not exist, cannot be loaded due to missing permissions, or does not support "
                            "this operation.", subcode=33)
+
+    def _app_subscriptions(self, request):
+        """GET /<app id>/subscriptions with the app token: the app's webhooks, per object."""
+        token = request.query.get("access_token") or ""
+        if not self.app_secret or not hmac.compare_digest(token, f"{self.app_id}|{self.app_secret}"):
+            return self._error(400, 190, "Invalid OAuth access token signature.")
+        data = []
+        if self.app_webhook:
+            data.append({"object": "page" if self.platform == "messenger" else "instagram", "active": True,
+                         "callback_url": self.app_webhook["callback_url"],
+                         "fields": [{"name": name, "version": self.api_version}
+                                    for name in self.app_webhook.get("fields", [])]})
+        return _reply(200, {"data": data})
 
     def _authorized(self, request):
         given = request.headers.get("authorization") or ""

@@ -100,6 +100,8 @@ class FakeWeChat(FakeServer):
         self.cs_quota, self.mass_quota, self.token_delay = self._initial
         self.token_fetches = 0
         self.current_token = None
+        self.stable_token = None     # the stable access token (/cgi-bin/stable_token)
+        self.refused_ip = False      # True: WeChat refuses our IP (not on the account's IP whitelist, 40164)
         self._tokens = {}            # token -> "valid" | "superseded" | "expired"
         self._token_lock = threading.Lock()
         self.followers = {}          # openid -> user/info answer
@@ -179,6 +181,8 @@ class FakeWeChat(FakeServer):
         path = request.path
         if path == "/cgi-bin/token" and request.method == "GET":
             return self._issue_token(request.query)
+        if path == "/cgi-bin/stable_token" and request.method == "POST":
+            return self._stable_token(request.json if isinstance(request.json, dict) else {})
         routes = {
             ("POST", "/cgi-bin/message/custom/send"): self._custom_send,
             ("POST", "/cgi-bin/message/template/send"): self._template_send,
@@ -193,6 +197,8 @@ class FakeWeChat(FakeServer):
         handler = routes.get((request.method, path))
         if handler is None:
             return _reply(404, "<html><body>404 Not Found</body></html>", content_type="text/html")
+        if self.refused_ip:
+            return _error(40164, "invalid ip 127.0.0.1, not in whitelist")
         refusal = self._check_token(request.query.get("access_token"))
         if refusal:
             return refusal
@@ -222,6 +228,22 @@ class FakeWeChat(FakeServer):
                 token = f"FAKEWCTOKEN{self.token_fetches}_{uuid.uuid4().hex}"
                 self._tokens[token] = "valid"
                 self.current_token = token
+        return _reply(200, {"access_token": token, "expires_in": self.expires_in})
+
+    def _stable_token(self, body):
+        """The stable access token: checked like /cgi-bin/token, but it never supersedes the current token
+        (without force_refresh)."""
+        if body.get("grant_type") != "client_credential":
+            return _error(40002, "invalid grant_type")
+        if self.refused_ip:
+            return _error(40164, "invalid ip 127.0.0.1, not in whitelist")
+        if not hmac.compare_digest(str(body.get("appid", "")).encode(), self.app_id.encode()):
+            return _error(40013)
+        if not hmac.compare_digest(str(body.get("secret", "")).encode(), self.app_secret.encode()):
+            return _error(40125)
+        with self._lock:
+            token = self.stable_token = self.stable_token or f"FAKEWCSTABLE_{uuid.uuid4().hex}"
+            self._tokens.setdefault(token, "valid")
         return _reply(200, {"access_token": token, "expires_in": self.expires_in})
 
     def _check_token(self, token):

@@ -370,6 +370,8 @@ class FakeX(FakeServer):
             ("POST", r"/2/webhooks", lambda: self._webhook(request)),
             ("PUT", r"/2/webhooks/([0-9]+)", lambda wid: self._recheck(wid)),
             ("POST", r"/2/activity/subscriptions", lambda: self._subscribe(request)),
+            ("GET", r"/2/activity/subscriptions", lambda: _reply(200, {
+                "data": list(self.subscriptions), "meta": {"result_count": len(self.subscriptions)}})),
         ]
         for method, pattern, handler in routes:
             match = re.fullmatch(pattern, path)
