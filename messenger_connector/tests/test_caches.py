@@ -11,7 +11,8 @@ class TestCaches(MessengerCase):
     only then: an account's assignment or health leaves every worker's caches as they are."""
 
     def clears(self, change):
-        with patch.object(type(self.env.registry), "clear_cache") as clear_cache:
+        Registry = type(self.env.registry)
+        with patch.object(Registry, "clear_cache", autospec=True, side_effect=Registry.clear_cache) as clear_cache:
             change()
         return clear_cache.called
 

@@ -159,6 +159,13 @@ class TestDiscussChat(MessengerCase):
         self.assertIn("From elsewhere", post.body)
         self.assertEqual(post.author_id, self.user_agent.partner_id)
         self.assertEqual(post.notification_ids.notification_type, "messenger")
+        # posted through the chat's message_post: its after-hook marks the post as seen by its author's member
+        member = self.channel.sudo().channel_member_ids.filtered(lambda m: m.partner_id == self.user_agent.partner_id)
+        self.assertEqual(member.seen_message_id, post)
+        self.assertEqual(member.message_unread_counter, 0)
+        # and the person gets it
+        self.send_queued()
+        self.assertEqual(self.fake_wa.sent[-1]["text"], "From elsewhere")
 
     def test_assigned_to_someone_else(self):
         self.conv.with_user(self.user_manager).action_assign_to_me()

@@ -35,27 +35,3 @@ patch(Store.prototype, {
         }
     },
 });
-        if (thread?.channel_type !== "messenger") {
-            return super.doMessagePost(...arguments);
-        }
-        return this.messagePostMutex.exec(async () => {
-            try {
-                return await rpc("/mail/message/post", params, { silent: true });
-            } catch (error) {
-                if (tmpMessage) {
-                    thread.messages.delete(tmpMessage);
-                    if (thread.composer && !thread.composer.text && tmpMessage.body) {
-                        const div = document.createElement("div");
-                        div.innerHTML = tmpMessage.body;
-                        thread.composer.text = div.innerText;
-                    }
-                    tmpMessage.delete();
-                }
-                this.env.services.notification.add(
-                    error.data?.message || error.message || _t("The message could not be sent."),
-                    { type: "danger", title: _t("Not sent") }
-                );
-            }
-        });
-    },
-});
