@@ -221,10 +221,8 @@ def test_parse_template_quick_reply(wa):
 @pytest.mark.parametrize("msg_type, content", [
     ("unsupported", None),
     ("reaction", {"message_id": "wamid.X", "emoji": "👍"}),
-    ("contacts", [{"name": {"formatted_name": "Bob"}, "phones": [{"phone": "+1 555"}]}]),
     ("order", {"catalog_id": "1", "product_items": []}),
     ("interactive", {"type": "nfm_reply", "nfm_reply": {"response_json": "{}"}}),
-    ("system", {"body": "changed number"}),
     (None, None),
 ])
 def test_other_message_types_are_kept(wa, msg_type, content):

@@ -8,6 +8,7 @@ Facebook Messenger, Instagram or WeChat.
     python3 tools/send_as_customer.py messenger 7100000000000001 "Hi from Facebook" --name "Fiona Facebook"
     python3 tools/send_as_customer.py instagram 7200000000000001 "Hi from Instagram" --name "Ivy Insta"
     python3 tools/send_as_customer.py wechat oDemoCustomer0000000000001 "你好" --name "Wei"
+    python3 tools/send_as_customer.py whatsapp US.13491208655302741918 "Hi" --username sheena   (no visible number)
 
 The account's webhook key and secret (WhatsApp or Meta App Secret, Telegram webhook secret, WeChat token and
 message key) are read over XML-RPC as an admin (--url, --db, --login, --password; env MC_DEMO_URL,
@@ -102,7 +103,9 @@ def fake_admin(fake_url, action, **params):
 
 
 def whatsapp_body(args, phone_number_id, fake_url):
-    wa_id = "".join(c for c in args.sender if c.isdigit())
+    # a business-scoped user id (a person with a username whose number is not visible) or a number
+    user_id = args.sender if fakes.WA_BSUID_RE.fullmatch(args.sender) else None
+    wa_id = None if user_id else "".join(c for c in args.sender if c.isdigit())
     wamid = f"wamid.demo{uuid.uuid4().hex}"
     if args.media:
         path = pathlib.Path(args.media)
@@ -116,11 +119,15 @@ def whatsapp_body(args, phone_number_id, fake_url):
             content["filename"] = path.name
         if args.text and kind != "audio":
             content["caption"] = args.text
-        message = fakes.wa_message(wa_id, kind, content, wamid=wamid)
     else:
-        message = fakes.wa_message(wa_id, "text", {"body": args.text}, wamid=wamid)
-    payload = fakes.wa_payload(messages=[message], contacts=[fakes.wa_contact(wa_id, args.name)],
-                               phone_number_id=phone_number_id)
+        kind, content = "text", {"body": args.text}
+    if user_id:
+        message = fakes.wa_user_message(user_id, kind, content, wamid=wamid)
+        contact = fakes.wa_user_contact(user_id, args.name, args.username)
+    else:
+        message = fakes.wa_message(wa_id, kind, content, wamid=wamid)
+        contact = fakes.wa_contact(wa_id, args.name)
+    payload = fakes.wa_payload(messages=[message], contacts=[contact], phone_number_id=phone_number_id)
     body = fakes.body_bytes(payload)
     return body, {"X-Hub-Signature-256": fakes.wa_signature(body, args.secret_value)}
 
@@ -189,10 +196,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("platform", choices=list(SECRET_FIELDS))
-    parser.add_argument("sender", help="the customer: a phone number (WhatsApp), a chat id (Telegram), a page-scoped "
+    parser.add_argument("sender", help="the customer: a phone number or a business-scoped user id (WhatsApp), a chat id (Telegram), a page-scoped "
                                        "id (Messenger, Instagram) or an OpenID (WeChat)")
     parser.add_argument("text", nargs="?", default="", help="the message (the caption with --media)")
     parser.add_argument("--name", default="Demo Customer", help="the customer's profile name")
+    parser.add_argument("--username", help="WhatsApp: the username of a customer given by their BSUID")
     parser.add_argument("--media", help="a file sent with the message")
     parser.add_argument("--account", help="the account's name (default: the first of the platform)")
     parser.add_argument("--url", default=os.environ.get("MC_DEMO_URL", "http://localhost:8069"))

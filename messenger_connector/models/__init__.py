@@ -8,6 +8,7 @@ from . import messenger_account_template
 from . import messenger_template
 from . import messenger_conversation
 from . import messenger_conversation_consent
+from . import messenger_conversation_alias
 from . import messenger_message
 from . import messenger_message_privacy
 from . import messenger_consent

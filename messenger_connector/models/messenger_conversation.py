@@ -272,7 +272,10 @@ class MessengerConversation(models.Model):
         """
         batch = self.env.context.get("messenger_batch")
         key = (account.id, event.external_user_id)
-        if batch is not None and key in batch.conversations:
+        if event.aliases:
+            # a person known by several ids (WhatsApp number, BSUID): any of them finds their conversation
+            conversation = self._find_by_aliases(account, event)
+        elif batch is not None and key in batch.conversations:
             # read together with the group's other conversations (one query for all on first access)
             conversation = self.browse(batch.conversations[key]).with_prefetch(
                 tuple(filter(None, batch.conversations.values())))
@@ -302,6 +305,8 @@ class MessengerConversation(models.Model):
                 conversation.write(updates)
         if not conversation.partner_id:
             conversation._link_partner()
+        if event.aliases:
+            conversation._learn_aliases(event.aliases)
         if batch is not None:
             batch.conversations[key] = conversation.id
         return conversation
@@ -368,7 +373,8 @@ class MessengerConversation(models.Model):
         self.ensure_one()
         Partner = self.env["res.partner"]
         company_domain = [("company_id", "in", [False, self.company_id.id])]
-        same_person = self.search([
+        provider = self.account_id._provider_class()
+        same_person = (not provider or provider.portable_id(self.external_user_id)) and self.search([
             ("id", "!=", self.id), ("provider", "=", self.provider),
             ("external_user_id", "=", self.external_user_id), ("partner_id", "!=", False),
             ("company_id", "=", self.company_id.id),
@@ -458,6 +464,9 @@ class MessengerConversation(models.Model):
         })
         if batch is not None and event.external_id:
             batch.messages[key] = True
+        if event.shared_phone:
+            # the person shared their number through our request (never a card they forwarded)
+            self._learn_aliases([("number", event.shared_phone.lstrip("+"))])
         vals = {"last_message_at": max(when, self.last_message_at or when)}
         if self.anonymized:
             vals["anonymized"] = False  # the conversation goes on: policies apply to it again

@@ -1,3 +1,5 @@
+import json
+
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError
 
@@ -95,6 +97,9 @@ class MessengerConversation(models.Model):
         """The platform's opt-out/opt-in and block/unblock events."""
         self.ensure_one()
         evidence = _("Platform event: %(kind)s", kind=event.kind)
+        if event.raw:
+            # what the platform said, as it said it (WhatsApp: the user_preferences item with its detail and time)
+            evidence = f"{evidence}\n{json.dumps(event.raw, ensure_ascii=False, sort_keys=True)}"
         if event.kind == prov.OPT_OUT:
             self._opt_out(["marketing"], "platform", evidence=evidence, confirm=False)
         elif event.kind == prov.OPT_IN:

@@ -193,6 +193,10 @@ class MessengerConversation(models.Model):
                 "has_window": account.has_window,
                 "blocked": conversation.blocked,
                 "has_templates": account.has_templates,
+                "username": conversation.username or False,
+                # a person whose number is not visible (WhatsApp username): the chat offers to ask for it
+                "asks_contact_info": bool(not conversation.phone and account._provider_class()
+                                          and account._provider_class().asks_contact_info),
                 "linked": {"model": linked._name, "id": linked.id, "name": "%s: %s" % (
                     kinds[linked._name], linked.display_name)} if linked else False,
             })

@@ -256,6 +256,14 @@ class MessengerEvent(models.Model):
             elif ev.kind == prov.STATUS:
                 if not Message._apply_status(account, ev):
                     ev.kind = "status for an unknown message"
+            elif ev.kind == prov.IDENTITY:
+                # the person is found by the ids they had; the new ones join them (no chat message)
+                conversation = Conversation._find_by_aliases(account, dataclasses.replace(
+                    ev, aliases=ev.previous_aliases + ev.aliases, external_user_id=None))
+                if conversation:
+                    conversation._apply_identity_change(ev)
+                else:
+                    ev.kind = "identity change of an unknown person"
             elif ev.kind in (prov.OPT_OUT, prov.OPT_IN, prov.BLOCK, prov.UNBLOCK):
                 conversation = Conversation._get_or_create(account, ev)
                 conversation._apply_platform_event(ev)

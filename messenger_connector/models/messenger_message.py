@@ -88,7 +88,8 @@ class MessengerMessage(models.Model):
     content_type = fields.Selection([
         ("text", "Text"), ("image", "Image"), ("document", "Document"), ("audio", "Audio"),
         ("video", "Video"), ("sticker", "Sticker"), ("location", "Location"), ("button", "Button Reply"),
-        ("callback", "Button Press"), ("template", "Template"), ("other", "Other"),
+        ("callback", "Button Press"), ("template", "Template"), ("contact_request", "Contact Info Request"),
+        ("other", "Other"),
     ], default="text", required=True, readonly=True)
     payload = fields.Char(readonly=True, help="Button, list or start payload the person sent.")
     reply_to_external_id = fields.Char(readonly=True)
@@ -99,6 +100,12 @@ class MessengerMessage(models.Model):
     ], required=True, readonly=True, index=True)
     error_code = fields.Char(readonly=True)
     error_message = fields.Char(readonly=True)
+    pricing_category = fields.Char(
+        readonly=True, help="The platform's pricing category of the message (WhatsApp: marketing, utility, "
+                            "authentication, service...), as its status reported it.")
+    pricing_type = fields.Char(
+        readonly=True, help="How the platform priced the message (WhatsApp: regular = billed, "
+                            "free_customer_service, free_entry_point), as its status reported it.")
     author_id = fields.Many2one("res.users", "Sent By", readonly=True)
     sent_via = fields.Char(
         readonly=True, help="Sent by a colleague from the platform's own app, not from Odoo: the platform the "
@@ -438,7 +445,8 @@ class MessengerMessage(models.Model):
                     # spaced one second after these ends can never be more than ``limit`` in its 1-second view
                     window.append(time.monotonic())
                 done += 1
-                if error is not None and error.retryable:
+                if error is not None and error.retryable and not error.recipient_only:
+                    # the whole account slows down; a limit of one person only delays that person's messages
                     throttles[account.id] = count = throttles.get(account.id, 0) + 1
                     pause = max(error.retry_after or 0, min(MAX_ACCOUNT_PAUSE, 2 ** (count - 1)))
                     pauses[account.id] = time.monotonic() + pause
@@ -528,17 +536,19 @@ class MessengerMessage(models.Model):
             provider = self.account_id._get_provider()
             # the platform's tag for a message outside its standard window (a human agent's late reply)
             tag = self.content_type != "template" and conversation._reply_terms(self._typed_by_agent()).tag or None
+            # the person's number when known, else their platform id (a WhatsApp BSUID goes as "recipient")
+            address = conversation._send_address()
             if self.content_type == "template":
                 result = provider.send_template(
-                    conversation.external_user_id, self.template_name, self.template_language,
-                    self.template_params or None)
+                    address, self.template_name, self.template_language, self.template_params or None)
+            elif self.content_type == "contact_request":
+                result = provider.send_contact_request(address, self.body)
             elif self.attachment_ids:
                 attachment = self.attachment_ids[0]
                 result = provider.send_document(
-                    conversation.external_user_id, attachment.raw, attachment.name, attachment.mimetype,
-                    caption=self.body or None, tag=tag)
+                    address, attachment.raw, attachment.name, attachment.mimetype, caption=self.body or None, tag=tag)
             else:
-                result = provider.send_text(conversation.external_user_id, self.body, tag=tag)
+                result = provider.send_text(address, self.body, tag=tag)
         except prov.ProviderError as error:
             failure = error
         if failure is not None:
@@ -589,6 +599,8 @@ class MessengerMessage(models.Model):
             conversation._check_can_send(
                 template=self.content_type == "template", purpose=self.purpose or "service",
                 consent_notice=self.consent_notice, human=self._typed_by_agent())
+            if self.content_type == "template":
+                conversation._check_template_address(self.template_name, self.template_language)
         except UserError as error:
             return error.args[0]
         return None
@@ -611,7 +623,10 @@ class MessengerMessage(models.Model):
         vals = {"error_code": error.code, "error_message": error.message}
         account = self.account_id
         if error.retryable and self.attempts < max(account.max_attempts, 1):
-            delay = min(MAX_RETRY_DELAY, max(account.retry_delay, 1) * 2 ** (self.attempts - 1))
+            if error.backoff_base:  # the platform's own rule (WhatsApp pair rate: 4^n seconds)
+                delay = min(MAX_RETRY_DELAY, error.backoff_base ** (self.attempts - 1))
+            else:
+                delay = min(MAX_RETRY_DELAY, max(account.retry_delay, 1) * 2 ** (self.attempts - 1))
             delay = max(delay, error.retry_after or 0)
             at = fields.Datetime.now() + datetime.timedelta(seconds=delay)
             vals.update(state="queued", next_attempt_at=at)
@@ -650,12 +665,42 @@ class MessengerMessage(models.Model):
             message.conversation_id._check_can_send(
                 template=message.content_type == "template", purpose=message.purpose or "service",
                 consent_notice=message.consent_notice, human=message._typed_by_agent())
+            message._check_resend_wait()
         # sudo: the user may write these messages (checked above) and the send checks passed; the queue fields
         # are the addon's to write
         self.sudo().write({"state": "queued", "attempts": 0, "next_attempt_at": False,
                            "error_code": False, "error_message": False})
         self._trigger_sender()
         return True
+
+    def _pricing_summary(self):
+        """What the chat shows of the platform's pricing of a sent message: free (and why) or billed, and the
+        category; False when the platform reported none. Never inferred from the kind of message."""
+        self.ensure_one()
+        if not self.pricing_type and not self.pricing_category:
+            return False
+        kind = self.pricing_type or ""
+        billed = kind == "regular"
+        how = {"regular": _("Billed"), "free_customer_service": _("Free: service window"),
+               "free_entry_point": _("Free: free entry point")}.get(kind, kind.replace("_", " "))
+        label = " · ".join(filter(None, [how, (self.pricing_category or "").replace("_", " ")]))
+        return {"billed": billed, "free": kind.startswith("free"), "category": self.pricing_category or False,
+                "type": self.pricing_type or False, "label": label}
+
+    def _check_resend_wait(self):
+        """A message the platform held back (WhatsApp 131049: per-person marketing limit) only fails again when
+        sent sooner than the platform says: refused until then, with the time it may go."""
+        self.ensure_one()
+        provider = self.account_id._provider_class()
+        wait = provider and self.error_code and provider.resend_wait(self.error_code)
+        if wait and self.failed_at:
+            allowed_at = self.failed_at + datetime.timedelta(seconds=wait)
+            if fields.Datetime.now() < allowed_at:
+                raise UserError(_(
+                    "%(provider)s held this message back (%(reason)s). It is not the person's opt-out, but sending "
+                    "it again before %(when)s would fail again.", provider=self.account_id._provider_label(),
+                    reason=self.error_message or self.error_code,
+                    when=self.conversation_id._format_time(allowed_at)))
 
     # ------------------------------------------------------------------
     # Delivery statuses
@@ -699,10 +744,28 @@ class MessengerMessage(models.Model):
                                ("direction", "=", "out")], limit=1)
         if not message:
             return message
+        if event.aliases:
+            # a status names the person by the ids the platform has for them now (a BSUID learnt this way)
+            message.conversation_id._learn_aliases(event.aliases)
+        # the pricing as reported (it may come on sent, delivered or read): billed or free, and in which category
+        pricing = {fname: value for fname, value in (("pricing_category", event.pricing_category),
+                                                     ("pricing_type", event.pricing_type))
+                   if value and message[fname] != value}
+        if pricing:
+            message.write(pricing)
         when = self._event_time(event)
         status = event.status
         if status == "failed":
             if message.state in ("delivered", "read", "failed"):
+                return message
+            provider = account._provider_class()
+            failure = provider and provider.status_failure(event)
+            if failure and failure.retryable and message.state == "sent" \
+                    and message.attempts < max(account.max_attempts, 1):
+                # the platform accepted the message, then could not deliver it for now (a rate limit): sent again
+                # under the same retry policy as a refused call
+                failure.message = event.error_message or _("The platform reported a failure.")
+                message._handle_send_error(failure)
                 return message
             message.write({"state": "failed", "failed_at": when, "error_code": event.error_code,
                            "error_message": event.error_message or _("The platform reported a failure.")})

@@ -35,7 +35,7 @@ class MessengerMessage(models.Model):
 
     def write(self, vals):
         result = super().write(vals)
-        if "state" in vals or "error_message" in vals:
+        if "state" in vals or "error_message" in vals or "pricing_type" in vals or "pricing_category" in vals:
             self.filtered(lambda m: m.direction == "out" and m.channel_message_id)._update_channel_notifications()
         return result
 
@@ -104,4 +104,5 @@ class MessengerMessage(models.Model):
             "error": self.error_message or self.error_code or False,
             "direction": self.direction,
             "label": dict(self._fields["state"]._description_selection(self.env)).get(self.state),
+            "pricing": self._pricing_summary(),
         }

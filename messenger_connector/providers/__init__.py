@@ -3,7 +3,7 @@
 ``get_provider(name, config)`` gives the :class:`Provider` of a configured account.
 """
 from .base import (
-    AUDIO, BLOCK, BUTTON, CALLBACK, DOCUMENT, ECHO, IMAGE, LOCATION, MESSAGE, OPT_IN, OPT_OUT, OTHER, PERMANENT,
+    AUDIO, BLOCK, BUTTON, CALLBACK, DOCUMENT, ECHO, IDENTITY, IMAGE, LOCATION, MESSAGE, OPT_IN, OPT_OUT, OTHER, PERMANENT,
     REFUSED_BLOCK, RETRYABLE, STATUS, STICKER, TEXT, UNBLOCK, UNKNOWN, VIDEO, WINDOW_CLOSED, AuthError, DownloadedMedia,
     Event, Location, MalformedError, Media, Profile, Provider, ProviderError, ReplyTerms, SendResult, WebhookError,
 )
@@ -44,7 +44,7 @@ __all__ = [
     # base
     "WebhookError", "AuthError", "MalformedError", "ProviderError", "RETRYABLE", "WINDOW_CLOSED", "PERMANENT",
     "REFUSED_BLOCK",
-    "MESSAGE", "ECHO", "STATUS", "OPT_OUT", "OPT_IN", "BLOCK", "UNBLOCK", "UNKNOWN",
+    "MESSAGE", "ECHO", "STATUS", "OPT_OUT", "OPT_IN", "BLOCK", "UNBLOCK", "IDENTITY", "UNKNOWN",
     "TEXT", "IMAGE", "DOCUMENT", "AUDIO", "VIDEO", "STICKER", "LOCATION", "BUTTON", "CALLBACK", "OTHER",
     "Media", "Location", "Event", "SendResult", "DownloadedMedia", "Provider", "Profile", "ReplyTerms",
 ]

@@ -49,7 +49,8 @@ class ProviderError(Exception):
     refusal. The message never contains a credential.
     """
 
-    def __init__(self, kind, message, code=None, retry_after=None, http_status=None, refused=None):
+    def __init__(self, kind, message, code=None, retry_after=None, http_status=None, refused=None,
+                 recipient_only=False, backoff_base=None):
         super().__init__(message)
         self.kind = kind
         self.message = message
@@ -57,6 +58,10 @@ class ProviderError(Exception):
         self.retry_after = retry_after
         self.http_status = http_status
         self.refused = refused
+        #: RETRYABLE: only this person is throttled (a pair rate), the account's other sends go on
+        self.recipient_only = recipient_only
+        #: RETRYABLE: wait backoff_base ** (attempt - 1) seconds (the platform's own rule), instead of the default
+        self.backoff_base = backoff_base
 
     @property
     def blocked(self):
@@ -82,6 +87,7 @@ UNBLOCK = "unblock"          # Telegram: user unblocked the bot (my_chat_member 
 ECHO = "echo"                # a message our own account sent, as the platform echoes it back (Meta ``is_echo``,
                              # X events whose sender is us): ours from Odoo are known by external_id; one a
                              # colleague typed in the platform's own app is stored as outbound, once
+IDENTITY = "identity"        # the person's platform ids changed (WhatsApp new BSUID or number): no chat message
 UNKNOWN = "unknown"          # anything else: kept (raw) so nothing is dropped
 
 # Event.content_type for MESSAGE events
@@ -140,6 +146,13 @@ class Event:
                                         # several numbers or pages
     watermark: datetime.datetime = None  # STATUS without external_id: every message we sent to the person up
                                         # to this time (aware UTC) reached ``status`` (Meta delivery/read)
+    aliases: tuple = ()                 # every id of the person the event carries, as (kind, value) pairs: WhatsApp
+                                        # ("number", wa_id), ("bsuid", user_id), ("parent_bsuid", parent_user_id)
+    previous_aliases: tuple = ()        # IDENTITY: the ids the person had before the change, as ``aliases``
+    shared_phone: str = None            # MESSAGE: E.164 number the person shared on our request (WhatsApp contact
+                                        # info request, origin ``contact_request``); never a forwarded card
+    pricing_category: str = None        # STATUS: the platform's pricing of the message (WhatsApp pricing.category)
+    pricing_type: str = None            # STATUS: WhatsApp pricing.type (regular = billed, free_customer_service...)
     referral: str = None                # a click-to-chat reference the platform passes (Meta ``ref``, a
                                         # WeChat QR scene): "JOB-<id>" starts an application
 
@@ -207,6 +220,8 @@ class Provider:
     has_templates = False
     #: whether ``list_templates`` fetches the account's approved templates (else they are typed in when sent)
     syncs_templates = False
+    #: whether the platform can ask a person whose number is hidden to share it (``send_contact_request``)
+    asks_contact_info = False
     #: whether the business may write first to a phone number (``address_for_phone`` gives the address)
     starts_by_phone = False
     #: hours after the standard window during which a human agent's reply may still go with ``human_tag``
@@ -235,6 +250,24 @@ class Provider:
     def address_for_phone(cls, phone):
         """The platform address of a person known only by an E.164 number, or None where a business cannot
         write first to a number (a bot waits for the person to write)."""
+
+    @classmethod
+    def portable_id(cls, external_user_id):
+        """Whether a person's id names them on every account of the platform (a WhatsApp number does; a
+        business-scoped user id belongs to one business portfolio and is never matched across accounts)."""
+        return True
+
+    @classmethod
+    def status_failure(cls, event):
+        """The failure a ``failed`` STATUS event reports, classified as a send's answer would be (a ProviderError)."""
+        return ProviderError(event.error_kind or PERMANENT, event.error_message or event.error_code or "",
+                             code=event.error_code, refused=event.refused)
+
+    @classmethod
+    def resend_wait(cls, error_code):
+        """Seconds before a message that failed with ``error_code`` (a str) may be sent again, where the platform
+        says a sooner resend only fails again (WhatsApp 131049: a marketing message held back); else None."""
+        return None
 
     def reply_terms(self, last_inbound_at, now, human=True):
         """Whether a free-form message to a person who last wrote at ``last_inbound_at`` may go at ``now``
@@ -290,6 +323,10 @@ class Provider:
 
     def send_template(self, to, name, language, params=None):
         raise ProviderError(PERMANENT, "This platform has no template messages", code="unsupported")
+
+    def send_contact_request(self, to, text):
+        """Ask a person to share their phone number (WhatsApp's contact info request)."""
+        raise ProviderError(PERMANENT, "This platform cannot ask for a phone number", code="unsupported")
 
     def list_templates(self, business_account_id):
         """The account's message templates as the platform describes them (list of dicts); raise ProviderError."""

@@ -4,7 +4,7 @@ import re
 from . import _http, _meta
 from ._inbound import get_dict, get_dicts, get_int, get_number, get_str, load_object, stable_key, to_utc
 from .base import (
-    AUDIO, BUTTON, DOCUMENT, IMAGE, LOCATION, MESSAGE, OPT_IN, OPT_OUT, OTHER, PERMANENT, RETRYABLE, STATUS,
+    AUDIO, BUTTON, DOCUMENT, IDENTITY, IMAGE, LOCATION, MESSAGE, OPT_IN, OPT_OUT, OTHER, PERMANENT, RETRYABLE, STATUS,
     STICKER, TEXT, UNKNOWN, VIDEO, WINDOW_CLOSED, DownloadedMedia, Event, Location, MalformedError, Media,
     ProviderError, SendResult,
 )
@@ -20,13 +20,29 @@ MEDIA_TYPES = {"image": IMAGE, "document": DOCUMENT, "audio": AUDIO, "video": VI
 CAPTIONED = {"image", "document", "video"}
 KNOWN_TYPES = {"text", "location", "interactive", "button", *MEDIA_TYPES}
 
-#: error codes (see PROVIDERS.md): throttling and transient failures; refusals by the person (131050: they
-#: stopped marketing messages). 131026 (undeliverable: not on WhatsApp, old app, terms not accepted) is a
-#: failure of that message only, no refusal.
-RETRYABLE_CODES = frozenset({1, 2, 4, 80007, 130429, 131000, 131056, 133016})
+#: a business-scoped user id (BSUID) as a webhook gives it ("US.1349...", parent BSUIDs "US.ENT.1181..."): Meta
+#: gives no exact form, so any short id without spaces or markup. Unlike a wa_id it is never only digits, and a
+#: send must name it as ``recipient``, not ``to``.
+USER_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,200}")
+#: a phone number as Meta gives it (wa_id) or as a send's ``to`` takes it
+NUMBER_RE = re.compile(r"\+?\d{6,15}")
+#: the kinds of a person's ids, as Event.aliases name them
+NUMBER, BSUID, PARENT_BSUID = "number", "bsuid", "parent_bsuid"
+
+#: error codes: throttling and transient failures; refusals by the person (131050: they stopped marketing
+#: messages). 131026 (undeliverable: not on WhatsApp, old app, terms not accepted) is a failure of that message
+#: only, no refusal; so is 131049 (Meta held a marketing message back: per-user limit, US numbers), which must
+#: not be sent again for 24 hours.
+RETRYABLE_CODES = frozenset({1, 2, 4, 80007, 130429, 131000, 131056, 131057, 133016})
 REFUSED_CODES = {131050: "marketing"}
 WINDOW_CODE = 131047
 TOKEN_CODE = 190
+PAIR_RATE_CODE = 131056        # one person gets too many messages at once: only their messages wait, 4^n seconds
+MAINTENANCE_CODE = 131057      # the account is being upgraded: about a minute
+MAINTENANCE_WAIT = 60
+HELD_BACK_CODE = 131049        # not delivered by Meta's choice: no resend before a day
+HELD_BACK_WAIT = 24 * 3600
+BSUID_REFUSED_CODE = 131062    # authentication templates need a number: refused before the call
 
 PREFERENCE_KINDS = {"stop": OPT_OUT, "resume": OPT_IN}
 
@@ -53,6 +69,7 @@ class WhatsAppProvider(_meta.MetaWebhook, _http.HttpProvider):
     has_templates = True
     syncs_templates = True
     starts_by_phone = True
+    asks_contact_info = True
     address_kind = "phone"
     secret_keys = ("access_token", "app_secret", "verify_token")
     max_media_bytes = 100 * _http.MEGABYTE
@@ -62,6 +79,21 @@ class WhatsAppProvider(_meta.MetaWebhook, _http.HttpProvider):
         """A wa_id is the number's digits without the "+"."""
         digits = "".join(ch for ch in str(phone or "") if ch.isdigit())
         return digits or None
+
+    @classmethod
+    def portable_id(cls, external_user_id):
+        return not is_bsuid(external_user_id)
+
+    @classmethod
+    def status_failure(cls, event):
+        if event.error_kind == RETRYABLE and event.error_code and event.error_code.isdigit():
+            return _retryable(int(event.error_code), event.error_message or f"WhatsApp error {event.error_code}",
+                              code=event.error_code)
+        return super().status_failure(event)
+
+    @classmethod
+    def resend_wait(cls, error_code):
+        return HELD_BACK_WAIT if error_code == str(HELD_BACK_CODE) else None
 
     def __init__(self, config):
         super().__init__(config)
@@ -109,6 +141,12 @@ class WhatsAppProvider(_meta.MetaWebhook, _http.HttpProvider):
         if components:
             template["components"] = components
         return self._send(to, "template", template)
+
+    def send_contact_request(self, to, text):
+        """Ask a person whose number is not visible to share it (an interactive message: inside the window)."""
+        _http.check_length(text, MAX_TEXT, "the text")
+        return self._send(to, "interactive", {"type": "request_contact_info", "body": {"text": text},
+                                              "action": {"name": "request_contact_info"}})
 
     def list_templates(self, business_account_id):
         """Every template of the WhatsApp Business Account (``GET /<WABA-id>/message_templates``, page by
@@ -163,13 +201,11 @@ class WhatsAppProvider(_meta.MetaWebhook, _http.HttpProvider):
         return {"Authorization": f"Bearer {self.config.get('access_token') or ''}"}
 
     def _send(self, to, msg_type, content, reply_to=None):
-        payload = {
-            "messaging_product": "whatsapp",
-            "recipient_type": "individual",
-            "to": str(to).strip().lstrip("+"),
-            "type": msg_type,
-            msg_type: content,
-        }
+        address = str(to).strip()
+        # a BSUID put in "to" is answered 200 with a message id and then dropped by Meta without a word
+        payload = {"messaging_product": "whatsapp", "recipient_type": "individual",
+                   **({"recipient": address} if is_bsuid(address) else {"to": address.lstrip("+")}),
+                   "type": msg_type, msg_type: content}
         if reply_to:
             payload["context"] = {"message_id": reply_to}
         answer = self.http.json("POST", self._url(self.phone_number_id, "messages"),
@@ -192,9 +228,23 @@ class WhatsAppProvider(_meta.MetaWebhook, _http.HttpProvider):
         if code == WINDOW_CODE:
             return ProviderError(WINDOW_CLOSED, _error_text(error, status), **common)
         if retryable:
-            return ProviderError(RETRYABLE, _error_text(error, status), retry_after=_http.retry_after(response),
-                                 **common)
+            return _retryable(code, _error_text(error, status), _http.retry_after(response), **common)
         return ProviderError(PERMANENT, _error_text(error, status), refused=REFUSED_CODES.get(code), **common)
+
+
+def is_bsuid(value):
+    """Whether a person's address is a business-scoped user id: anything but a phone number (a wa_id is digits)."""
+    return isinstance(value, str) and not NUMBER_RE.fullmatch(value.strip())
+
+
+def _retryable(error_code, text, retry_after=None, **common):
+    """A throttling or transient failure: the whole number slows down, except for a pair rate (one person gets
+    too many messages: only theirs wait, 4^n seconds); maintenance lasts about a minute."""
+    if error_code == MAINTENANCE_CODE:
+        retry_after = max(retry_after or 0, MAINTENANCE_WAIT)
+    pair_rate = error_code == PAIR_RATE_CODE
+    return ProviderError(RETRYABLE, text, retry_after=retry_after, recipient_only=pair_rate,
+                         backoff_base=4 if pair_rate else None, **common)
 
 
 def _error_text(error, status):
@@ -233,7 +283,7 @@ def _field_events(change):
     field = get_str(change, "field")
     if field == "messages":
         value = get_dict(change, "value", required=True)
-        contacts = _contact_names(value)
+        contacts = _contacts(value)
         events = [_message_event(message, contacts) for message in get_dicts(value, "messages")]
         events += [_status_event(status) for status in get_dicts(value, "statuses")]
         events += [_unknown_event(error) for error in get_dicts(value, "errors")]
@@ -243,33 +293,76 @@ def _field_events(change):
     if field == "user_preferences":
         value = get_dict(change, "value", required=True)
         return [_preference_event(item) for item in get_dicts(value, "user_preferences")]
+    if field == "user_id_update":
+        # an early shape of BSUID changes (withdrawn; they come as system messages): read if it ever arrives
+        value = get_dict(change, "value", required=True)
+        return [_user_id_update_event(item) for item in get_dicts(value, "user_id_update") or [value]]
     return [_unknown_event(change)]
 
 
-def _contact_names(value):
-    """wa_id -> profile name of the ``contacts`` of one change; key None holds the first name."""
-    names = {}
+def _contacts(value):
+    """The ``contacts`` of one change by each of their ids (wa_id, user_id); key None holds the first."""
+    contacts = {}
     for contact in get_dicts(value, "contacts"):
-        name = get_str(get_dict(contact, "profile"), "name")
-        names.setdefault(None, name)
-        wa_id = get_str(contact, "wa_id")
-        if wa_id:
-            names[wa_id] = name
-    return names
+        profile = get_dict(contact, "profile")
+        get_str(profile, "name"), get_str(profile, "username")  # of the right type, or a malformed webhook
+        contacts.setdefault(None, contact)
+        for key in ("wa_id", "user_id"):
+            person_id = get_str(contact, key)
+            if person_id:
+                contacts[person_id] = contact
+    return contacts
 
 
 def _phone(wa_id):
     return f"+{wa_id}" if wa_id and wa_id.isascii() and wa_id.isdigit() else None
 
 
+def _user_id(container, key):
+    """A BSUID field, whole as received; an id that cannot be one is a malformed webhook."""
+    value = get_str(container, key)
+    if value is None or value == "":
+        return None
+    if not USER_ID_RE.fullmatch(value):
+        raise MalformedError(f"{key!r} is not a business-scoped user id")
+    return value
+
+
+def _optional_id(container, key):
+    """An id that may be left out (a number that is not visible); present but empty, it is malformed."""
+    return get_str(container, key, required=True) if key in container and container[key] is not None else None
+
+
+def _aliases(wa_id=None, user_id=None, parent_user_id=None):
+    """The (kind, value) ids of one person that a webhook gives (a number only as the digits Meta gives)."""
+    wa_id = wa_id if wa_id and wa_id.isascii() and wa_id.isdigit() else None
+    return tuple((kind, value) for kind, value in ((NUMBER, wa_id), (BSUID, user_id), (PARENT_BSUID, parent_user_id))
+                 if value)
+
+
 def _message_event(message, contacts):
-    wa_id = get_str(message, "from", required=True)
     wamid = get_str(message, "id", required=True)
+    if get_str(message, "type") == "system":
+        return _system_event(message, wamid)
+    if "group_id" in message:
+        return _unknown_event(message)  # group chats are not supported: kept, never put in the sender's own chat
+    # a person with a username whose number is not visible comes with their BSUID only
+    wa_id = _optional_id(message, "from")
+    user_id = _user_id(message, "from_user_id")
+    if not wa_id and not user_id:
+        raise MalformedError("a message without its sender (neither 'from' nor 'from_user_id')")
+    contact = contacts.get(wa_id) or contacts.get(user_id) or contacts.get(None) or {}
+    if not user_id and wa_id and contacts.get(wa_id):
+        user_id = _user_id(contact, "user_id")  # the sender's own contact entry names their BSUID too
+    profile = get_dict(contact, "profile")
     return Event(
         kind=MESSAGE,
-        external_user_id=wa_id,
+        external_user_id=wa_id or user_id,
         phone=_phone(wa_id),
-        profile_name=contacts.get(wa_id, contacts.get(None)),
+        profile_name=get_str(profile, "name"),
+        username=get_str(profile, "username"),
+        aliases=_aliases(wa_id, user_id, _user_id(message, "from_parent_user_id")
+                         or _user_id(contact, "parent_user_id")),
         external_id=wamid,
         dedup_key=f"msg:{wamid}",
         timestamp=to_utc(message.get("timestamp")),
@@ -277,6 +370,35 @@ def _message_event(message, contacts):
         raw=message,
         **_message_content(message),
     )
+
+
+def _system_event(message, wamid):
+    """A change of the person's ids (new BSUID, new number): an identity event, never a chat message."""
+    system = get_dict(message, "system")
+    sys_type = get_str(system, "type")
+    if sys_type not in ("user_changed_user_id", "user_changed_number", "customer_changed_number"):
+        return _unknown_event(message)
+    # the body's wording changes: only the typed fields are read
+    new_number = get_str(system, "wa_id") or get_str(system, "new_wa_id")
+    current = _aliases(new_number, _user_id(system, "user_id"), _user_id(system, "parent_user_id"))
+    previous = _aliases(get_str(message, "from"), _user_id(system, "previous_user_id") or
+                        _user_id(message, "from_user_id"), _user_id(system, "previous_parent_user_id"))
+    previous = tuple(alias for alias in previous if alias not in current)
+    if not current or not previous:
+        raise MalformedError(f"a {sys_type} system message without the previous and the new ids")
+    return Event(kind=IDENTITY, external_user_id=new_number or dict(current).get(BSUID), phone=_phone(new_number),
+                 aliases=current, previous_aliases=previous, external_id=wamid, dedup_key=f"msg:{wamid}",
+                 timestamp=to_utc(message.get("timestamp")), raw=message)
+
+
+def _user_id_update_event(item):
+    ids = get_dict(item, "user_id")
+    previous, current = _user_id(ids, "previous"), _user_id(ids, "current")
+    if not previous or not current:
+        return _unknown_event(item)
+    return Event(kind=IDENTITY, external_user_id=current, aliases=_aliases(user_id=current),
+                 previous_aliases=_aliases(user_id=previous), dedup_key=stable_key("user_id_update:", item),
+                 timestamp=to_utc(item.get("timestamp")), raw=item)
 
 
 def _message_content(message):
@@ -306,7 +428,23 @@ def _message_content(message):
             return {"content_type": BUTTON, "payload": get_str(reply, "id"), "text": get_str(reply, "title")}
     if msg_type == "button":
         return {"content_type": BUTTON, "payload": get_str(part, "payload"), "text": get_str(part, "text")}
+    if msg_type == "contacts":  # a list, not an object
+        return _shared_contacts(message)
     return {"content_type": OTHER}
+
+
+def _shared_contacts(message):
+    """Contact cards: shown as text; a number shared through our contact info request (origin
+    ``contact_request``, sent by the person themself) is theirs, a card forwarded by hand (``other``) never."""
+    cards, shared = [], None
+    for card in get_dicts(message, "contacts"):
+        phones = get_dicts(card, "phones")
+        numbers = [get_str(phone, "phone") or _phone(get_str(phone, "wa_id")) for phone in phones]
+        name = get_str(get_dict(card, "name"), "formatted_name")
+        cards.append(" ".join(filter(None, [name, ", ".join(filter(None, numbers))])))
+        if get_str(card, "origin") == "contact_request" and shared is None:
+            shared = next(filter(None, (_phone(get_str(phone, "wa_id")) for phone in phones)), None)
+    return {"content_type": OTHER, "text": "; ".join(filter(None, cards)) or None, "shared_phone": shared}
 
 
 def _status_event(status):
@@ -317,10 +455,15 @@ def _status_event(status):
     code = get_int(error, "code")
     title = get_str(error, "title") or get_str(error, "message")
     details = get_str(get_dict(error, "error_data"), "details")
+    pricing = get_dict(status, "pricing")
+    # a send to a BSUID whose number may not be shown has no recipient_id
+    wa_id, user_id = _optional_id(status, "recipient_id"), _user_id(status, "recipient_user_id")
+    parent = _user_id(status, "recipient_parent_user_id") or _user_id(status, "parent_recipient_user_id")
     return Event(
         kind=STATUS,
         external_id=status_id,
-        external_user_id=get_str(status, "recipient_id"),
+        external_user_id=wa_id or user_id,
+        aliases=_aliases(wa_id, user_id, parent),
         status=state,
         dedup_key=f"status:{status_id}:{state}",
         timestamp=to_utc(status.get("timestamp")),
@@ -328,6 +471,8 @@ def _status_event(status):
         error_message=": ".join(filter(None, [title, details])) or None,
         error_kind=_error_kind(code) if state == "failed" else None,
         refused=REFUSED_CODES.get(code) if state == "failed" else None,
+        pricing_category=get_str(pricing, "category"),
+        pricing_type=get_str(pricing, "type"),
         raw=status,
     )
 
@@ -340,15 +485,19 @@ def _error_kind(code):
 
 
 def _preference_event(item):
-    wa_id = get_str(item, "wa_id", required=True)
+    # the number may be left out for a person with a username: their BSUID keys the preference then
+    wa_id, user_id = _optional_id(item, "wa_id"), _user_id(item, "user_id")
+    if not wa_id and not user_id:
+        raise MalformedError("a user preference without its person (neither 'wa_id' nor 'user_id')")
     category, value = get_str(item, "category"), get_str(item, "value")
     timestamp = item.get("timestamp")
     kind = PREFERENCE_KINDS.get(value) if category == "marketing_messages" else None
     return Event(
         kind=kind or UNKNOWN,
-        external_user_id=wa_id,
+        external_user_id=wa_id or user_id,
         phone=_phone(wa_id),
-        dedup_key=f"pref:{wa_id}:{category}:{value}:{timestamp}",
+        aliases=_aliases(wa_id, user_id),
+        dedup_key=f"pref:{user_id or wa_id}:{category}:{value}:{timestamp}",
         timestamp=to_utc(timestamp),
         raw=item,
     )

@@ -121,8 +121,10 @@ class MessengerCompose(models.TransientModel):
             order="last_message_at desc, id desc", limit=1)
         address = not conversation and self._phone_address()
         if address:
+            # the number may be a later id of a person first known by another (a WhatsApp BSUID)
             conversation = Conversation.search([
-                ("account_id", "=", self.account_id.id), ("external_user_id", "=", address)], limit=1)
+                ("account_id", "=", self.account_id.id),
+                "|", ("external_user_id", "=", address), ("alias_ids.value", "=", address)], limit=1)
         return conversation
 
     def _phone_address(self):
@@ -155,7 +157,8 @@ class MessengerCompose(models.TransientModel):
             # sudo: only whether the person has a chat here the user may not open, to say so instead of failing
             # on the one-chat-per-person constraint; nothing of that chat is shown
             if self.env["messenger.conversation"].sudo().search_count([
-                    ("account_id", "=", self.account_id.id), ("external_user_id", "=", address)], limit=1):
+                    ("account_id", "=", self.account_id.id),
+                    "|", ("external_user_id", "=", address), ("alias_ids.value", "=", address)], limit=1):
                 raise UserError(_(
                     "%(name)s already has a chat on %(account)s that belongs to a lead or application you cannot "
                     "open. Ask its salesperson or recruiter, or a Messenger manager, to hand it over.",

@@ -112,6 +112,7 @@ class MessengerDataRequest(models.TransientModel):
             "conversations": [{
                 "id": c.id, "channel": c.provider, "account": c.account_id.name, "external_user_id": c.external_user_id,
                 "profile_name": c.profile_name, "username": c.username, "phone": c.phone, "state": c.state,
+                "platform_ids": c.alias_ids.mapped("value"),
                 "lead": c.lead_id.name or None, "applicant": c.applicant_id.display_name or None,
                 "legal_hold": c.legal_hold_reason if c.legal_hold else None,
                 "messages": [{

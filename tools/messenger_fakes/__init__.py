@@ -310,6 +310,10 @@ class FakeServer:
 
 WA_MEDIA_TYPES = {"image", "document", "audio", "video", "sticker"}
 WA_OTHER_TYPES = {"interactive", "location", "reaction", "contacts"}
+#: a business-scoped user id (BSUID) or a parent BSUID ("US.1349...", "US.ENT.1181...")
+WA_BSUID_RE = re.compile(r"[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}")
+#: templates that need a phone number (a BSUID recipient is refused with 131062)
+WA_AUTH_CATEGORIES = {"AUTHENTICATION", "AUTHENTICATION_INTERNATIONAL"}
 
 
 def _wa_message_problem(payload, media_store):
@@ -318,9 +322,9 @@ def _wa_message_problem(payload, media_store):
         return "The request body must be a JSON object"
     if payload.get("messaging_product") != "whatsapp":
         return "The parameter messaging_product is required and must be 'whatsapp'"
-    to = payload.get("to")
-    if not isinstance(to, str) or not re.fullmatch(r"\+?\d{6,15}", to):
-        return "The parameter to must be a phone number"
+    problem = _wa_address_problem(payload)
+    if problem:
+        return problem
     if payload.get("recipient_type", "individual") != "individual":
         return "The parameter recipient_type must be 'individual'"
     context = payload.get("context")
@@ -344,6 +348,31 @@ def _wa_message_problem(payload, media_store):
         return _wa_template_problem(part)
     elif msg_type in WA_MEDIA_TYPES:
         return _wa_media_problem(msg_type, part, media_store)
+    elif msg_type == "interactive" and part.get("type") == "request_contact_info":
+        return _wa_contact_request_problem(part)
+    return None
+
+
+def _wa_address_problem(payload):
+    """``to`` (a number) or ``recipient`` (a BSUID); both given, ``to`` wins."""
+    to, recipient = payload.get("to"), payload.get("recipient")
+    if to is None and recipient is None:
+        return "The parameter to or recipient is required"
+    if recipient is not None and not (isinstance(recipient, str) and WA_BSUID_RE.fullmatch(recipient)):
+        return "The parameter recipient must be a business-scoped user id"
+    # a BSUID in "to" passes here: Meta answers 200 with a message id and drops the message (see FakeWhatsApp)
+    if to is not None and not (isinstance(to, str) and (re.fullmatch(r"\+?\d{6,15}", to)
+                                                         or WA_BSUID_RE.fullmatch(to))):
+        return "The parameter to must be a phone number"
+    return None
+
+
+def _wa_contact_request_problem(part):
+    body = part.get("body")
+    if not isinstance(body, dict) or not isinstance(body.get("text"), str) or not body["text"].strip():
+        return "The parameter interactive.body.text is required"
+    if part.get("action") != {"name": "request_contact_info"}:
+        return "The parameter interactive.action.name must be 'request_contact_info'"
     return None
 
 
@@ -392,6 +421,9 @@ class FakeWhatsApp(FakeServer):
     ``statuses`` instead, for a test to post as a webhook), ``open_window(wa_id)``, ``rate_cap``
     (accepted sends per second; over it error 130429 with HTTP ``rate_limit_status``),
     ``add_media(media_id, content, mime_type, filename=None)``. ``media`` holds uploaded/added media.
+    People known by their business-scoped user id (BSUID) are written to with ``recipient``; a BSUID put in
+    ``to`` is answered 200 with a message id and never delivered (kept in ``dropped``), as Meta does; an
+    authentication template to a BSUID fails with 131062.
     """
 
     admin_actions = FakeServer.admin_actions + ("close_window", "open_window", "add_media")
@@ -416,6 +448,7 @@ class FakeWhatsApp(FakeServer):
         self._closed_windows = {}
         self._send_times = collections.deque()
         self.templates = []
+        self.dropped = []  # accepted with 200 and never delivered (a BSUID put in "to")
 
     # --- scripts ------------------------------------------------------------------------------------
 
@@ -504,7 +537,19 @@ class FakeWhatsApp(FakeServer):
         problem = _wa_message_problem(payload, self.media)
         if problem:
             return self._error(400, 100, "(#100) Invalid parameter", details=problem)
-        to, msg_type = payload["to"].lstrip("+"), payload.get("type", "text")
+        msg_type = payload.get("type", "text")
+        # "to" wins when both are given; a BSUID in "to" is accepted and silently dropped, as Meta does
+        to = payload["to"].lstrip("+") if "to" in payload else payload["recipient"]
+        by_user_id = "to" not in payload
+        if by_user_id and msg_type == "template" and self._template_category(payload["template"]) in WA_AUTH_CATEGORIES:
+            return self._error(400, 131062, "(#131062) BSUID recipients are not supported for this message",
+                               details="Authentication templates need a phone number.")
+        if WA_BSUID_RE.fullmatch(to) and not by_user_id:
+            wamid = f"wamid.FAKE{self._next_id()}"
+            with self._lock:
+                self.dropped.append({"id": wamid, "to": to, "type": msg_type, "payload": payload})
+            return _reply(200, {"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to}],
+                                "messages": [{"id": wamid}]})
         with self._lock:
             window = None if msg_type == "template" else self._closed_windows.get(to)
             if window == "sync":
@@ -514,13 +559,24 @@ class FakeWhatsApp(FakeServer):
                                    details="Cloud API message throughput has been reached.")
             wamid = f"wamid.FAKE{self._next_id()}"
             if window == "status":
-                self.statuses.append(wa_status(wamid, "failed", to, error_code=131047,
-                                               error_title="Re-engagement message", error_details=WINDOW_DETAILS))
+                failure = {"error_code": 131047, "error_title": "Re-engagement message",
+                           "error_details": WINDOW_DETAILS}
+                self.statuses.append(wa_user_status(wamid, "failed", user_id=to, **failure) if by_user_id
+                                     else wa_status(wamid, "failed", to, **failure))
             part = payload[msg_type]
-            self._accept(wamid, to, msg_type, part.get("body", part.get("caption")), payload)
+            text = part.get("body", part.get("caption"))
+            self._accept(wamid, to, msg_type, text.get("text") if isinstance(text, dict) else text, payload)
         message = {"id": wamid, **({"message_status": "accepted"} if msg_type == "template" else {})}
-        return _reply(200, {"messaging_product": "whatsapp", "contacts": [{"input": payload["to"], "wa_id": to}],
-                            "messages": [message]})
+        contact = {"input": to, "user_id": to} if by_user_id else {"input": payload["to"], "wa_id": to}
+        return _reply(200, {"messaging_product": "whatsapp", "contacts": [contact], "messages": [message]})
+
+    def _template_category(self, template):
+        with self._lock:
+            for known in self.templates:
+                if known["name"] == template.get("name") and known["language"] == template.get("language", {}).get(
+                        "code"):
+                    return known["category"].upper()
+        return None
 
     def _over_rate(self):
         """Count one send against ``rate_cap`` (per second); True when over it. Called under the lock."""
@@ -848,11 +904,131 @@ def wa_status(wamid, status, recipient_id, timestamp=None, error_code=None, erro
     return item
 
 
-def wa_preference(wa_id, value, category="marketing_messages", timestamp=None):
-    """One ``user_preferences[]`` item (value "stop" or "resume")."""
-    return {"wa_id": wa_id, "detail": "User requested to stop marketing messages" if value == "stop"
+def wa_preference(wa_id, value, category="marketing_messages", timestamp=None, user_id=None):
+    """One ``user_preferences[]`` item (value "stop" or "resume"); ``wa_id`` None for a person whose number is
+    not visible (``user_id``, their BSUID, then keys it)."""
+    item = {"detail": "User requested to stop marketing messages" if value == "stop"
             else "User requested to resume marketing messages", "category": category, "value": value,
             "timestamp": _epoch(timestamp)}
+    if wa_id:
+        item["wa_id"] = wa_id
+    if user_id:
+        item["user_id"] = user_id
+    return item
+
+
+def wa_preference_payload(wa_id, value, user_id=None, name="Demo Customer", timestamp=None,
+                          phone_number_id=DEMO_WA_PHONE_NUMBER_ID):
+    """The ``user_preferences`` webhook of one stop or resume."""
+    return wa_payload(field="user_preferences", contacts=[wa_user_contact(user_id, name, wa_id=wa_id)],
+                      value_extra={"user_preferences": [wa_preference(wa_id, value, timestamp=timestamp,
+                                                                      user_id=user_id)]},
+                      phone_number_id=phone_number_id)
+
+
+def wa_user_contact(user_id, name="Demo Customer", username=None, wa_id=None, parent_user_id=None):
+    """One ``contacts[]`` item of 2026 webhooks: the BSUID always, the number only where it may be shown."""
+    contact = {"profile": {"name": name, **({"username": username} if username else {})}}
+    if wa_id:
+        contact["wa_id"] = wa_id
+    if user_id:
+        contact["user_id"] = user_id
+    if parent_user_id:
+        contact["parent_user_id"] = parent_user_id
+    return contact
+
+
+def wa_user_message(user_id, msg_type="text", content=None, wamid=None, timestamp=None, wa_id=None,
+                    parent_user_id=None):
+    """One ``messages[]`` item from a person known by their BSUID (``from_user_id``); ``from`` only when
+    ``wa_id`` is given (their number is visible)."""
+    message = {"id": wamid or f"wamid.IN{uuid.uuid4().hex.upper()}", "timestamp": str(_epoch(timestamp)),
+               "type": msg_type, "from_user_id": user_id}
+    if wa_id:
+        message["from"] = wa_id
+    if parent_user_id:
+        message["from_parent_user_id"] = parent_user_id
+    if content is not None:
+        message[msg_type] = content
+    return message
+
+
+def wa_user_text_payload(user_id, text, wamid=None, name="Demo Customer", username=None, wa_id=None,
+                         parent_user_id=None, phone_number_id=DEMO_WA_PHONE_NUMBER_ID, timestamp=None):
+    """The webhook of one inbound text of a person with a username: BSUID always, number only if ``wa_id``."""
+    return wa_payload(messages=[wa_user_message(user_id, "text", {"body": text}, wamid=wamid, timestamp=timestamp,
+                                                wa_id=wa_id, parent_user_id=parent_user_id)],
+                      contacts=[wa_user_contact(user_id, name, username, wa_id=wa_id, parent_user_id=parent_user_id)],
+                      phone_number_id=phone_number_id)
+
+
+def wa_user_status(wamid, status, user_id=None, wa_id=None, timestamp=None, pricing_category=None,
+                   pricing_type=None, error_code=None, error_title=None, error_details=None, parent_user_id=None):
+    """One ``statuses[]`` item of 2026: ``recipient_user_id`` (the BSUID) and ``recipient_id`` only when the
+    message went to the number; per-message ``pricing`` (PMP) when ``pricing_category`` is given."""
+    item = {"id": wamid, "status": status, "timestamp": str(_epoch(timestamp))}
+    if wa_id:
+        item["recipient_id"] = wa_id
+    if user_id and not (status == "failed" and wa_id):
+        item["recipient_user_id"] = user_id
+    if parent_user_id:
+        item["recipient_parent_user_id"] = parent_user_id
+    if pricing_category:
+        item["pricing"] = {"billable": pricing_type == "regular", "pricing_model": "PMP",
+                           "type": pricing_type or "regular", "category": pricing_category}
+    if error_code is not None:
+        error = {"code": error_code, "title": error_title or "Error", "message": error_title or "Error"}
+        if error_details:
+            error["error_data"] = {"details": error_details}
+        item["errors"] = [error]
+    return item
+
+
+def wa_user_status_payload(statuses, user_id=None, name="Demo Customer", username=None, wa_id=None,
+                           phone_number_id=DEMO_WA_PHONE_NUMBER_ID):
+    """A statuses webhook; ``contacts`` is left out when every status failed, as Meta does."""
+    contacts = [wa_user_contact(user_id, name, username, wa_id=wa_id)] \
+        if any(item["status"] != "failed" for item in statuses) else []
+    return wa_payload(statuses=statuses, contacts=contacts, phone_number_id=phone_number_id)
+
+
+def wa_user_id_change(previous_user_id, user_id, wamid=None, previous_parent_user_id=None, parent_user_id=None,
+                      timestamp=None, phone_number_id=DEMO_WA_PHONE_NUMBER_ID):
+    """The ``user_changed_user_id`` system message: a new BSUID, no number, no ``contacts``."""
+    system = {"type": "user_changed_user_id", "body": "User changed their business-scoped user id",
+              "previous_user_id": previous_user_id, "user_id": user_id}
+    if previous_parent_user_id:
+        system["previous_parent_user_id"] = previous_parent_user_id
+    if parent_user_id:
+        system["parent_user_id"] = parent_user_id
+    message = {"id": wamid or f"wamid.SYS{uuid.uuid4().hex.upper()}", "timestamp": str(_epoch(timestamp)),
+               "type": "system", "system": system}
+    return wa_payload(messages=[message], phone_number_id=phone_number_id)
+
+
+def wa_number_change(previous_wa_id, wa_id, previous_user_id, user_id, wamid=None, timestamp=None,
+                     phone_number_id=DEMO_WA_PHONE_NUMBER_ID):
+    """The ``user_changed_number`` system message: the old number in ``from``, the new ids in ``system``."""
+    message = {"from": previous_wa_id, "id": wamid or f"wamid.SYS{uuid.uuid4().hex.upper()}",
+               "timestamp": str(_epoch(timestamp)), "type": "system",
+               "system": {"type": "user_changed_number",
+                          "body": f"User {previous_wa_id} changed from {previous_wa_id} to {wa_id}",
+                          "wa_id": wa_id, "previous_user_id": previous_user_id, "user_id": user_id}}
+    return wa_payload(messages=[message], phone_number_id=phone_number_id)
+
+
+def wa_contact_info_reply(user_id, wa_id, origin="contact_request", wamid=None, name="Demo Customer",
+                          username=None, card_name=None, timestamp=None, phone_number_id=DEMO_WA_PHONE_NUMBER_ID):
+    """A ``contacts`` message: the answer to a contact info request (``origin="contact_request"``) or a
+    contact card shared by hand (``origin="other"``, with a vCard)."""
+    card = {"origin": origin, "phones": [{"phone": f"+{wa_id}", "wa_id": wa_id, "type": "CELL"}]}
+    if card_name:
+        card["name"] = {"formatted_name": card_name}
+    if origin != "contact_request":
+        card["vcard"] = f"BEGIN:VCARD\nVERSION:3.0\nFN:{card_name or name}\nTEL;type=CELL:+{wa_id}\nEND:VCARD"
+    message = wa_user_message(user_id, "contacts", [card], wamid=wamid, timestamp=timestamp)
+    return wa_payload(messages=[message], contacts=[wa_user_contact(user_id, name, username)],
+                      phone_number_id=phone_number_id)
 
 
 def wa_payload(messages=(), statuses=(), contacts=(), field="messages", value_extra=None,

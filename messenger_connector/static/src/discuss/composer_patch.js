@@ -61,6 +61,9 @@ patch(Composer.prototype, {
         const action = await this.messengerCall("action_open_send_template");
         await this.env.services.action.doAction(action);
     },
+    async messengerRequestContactInfo() {
+        await this.messengerCall("action_request_contact_info");
+    },
     async messengerAssignToMe() {
         await this.messengerCall("action_assign_to_me");
     },

@@ -360,3 +360,73 @@ test("nobody is invited into a messenger chat: its members follow the conversati
     await contains(".o-messenger-ComposerBar");
     await contains(".o-mail-Discuss-header button[title='Invite People']", { count: 0 });
 });
+
+test("a sent WhatsApp message shows how it was priced: free in the service window or billed", async () => {
+    const pyEnv = await startServer();
+    const { channelId } = await messengerChat(pyEnv);
+    const state = { state: "delivered", label: "Delivered", direction: "out", error: false };
+    pyEnv["mail.message"].create({
+        author_id: serverState.partnerId,
+        body: "Your order shipped",
+        message_type: "comment",
+        model: "discuss.channel",
+        res_id: channelId,
+        messengerState: {
+            ...state,
+            id: 51,
+            pricing: { billed: false, free: true, label: "Free: service window · service" },
+        },
+    });
+    pyEnv["mail.message"].create({
+        author_id: serverState.partnerId,
+        body: "Spring sale",
+        message_type: "comment",
+        model: "discuss.channel",
+        res_id: channelId,
+        messengerState: { ...state, id: 52, pricing: { billed: true, free: false, label: "Billed · marketing" } },
+    });
+    pyEnv["mail.message"].create({
+        author_id: serverState.partnerId,
+        body: "No pricing yet",
+        message_type: "comment",
+        model: "discuss.channel",
+        res_id: channelId,
+        messengerState: { ...state, id: 53, pricing: false },
+    });
+    await start();
+    await openDiscuss(channelId);
+    await contains(".o-mail-Message:contains(Your order shipped) .o-messenger-pricing.text-bg-light", {
+        text: "Free: service window · service",
+    });
+    await contains(".o-mail-Message:contains(Spring sale) .o-messenger-pricing.text-bg-info", {
+        text: "Billed · marketing",
+    });
+    await contains(".o-mail-Message:contains(No pricing yet) .o-messenger-pricing", { count: 0 });
+});
+
+test("a WhatsApp user without a visible number: username shown, Request Contact Info in the chat", async () => {
+    const pyEnv = await startServer();
+    const { channelId } = await messengerChat(pyEnv, {
+        number: "US.13491208655302741918",
+        username: "realsheenanelson",
+        asks_contact_info: true,
+    });
+    onRpc("messenger.conversation", "action_request_contact_info", ({ args }) => {
+        step(`request ${args[0][0]}`);
+        return 1;
+    });
+    await start();
+    await openDiscuss(channelId);
+    await contains(".o-messenger-channel", { text: "Shop WhatsApp · US.13491208655302741918 · @realsheenanelson" });
+    await click(".o-messenger-request-contact");
+    await assertSteps(["request 7"]);
+});
+
+test("a chat whose number is known offers no contact info request", async () => {
+    const pyEnv = await startServer();
+    const { channelId } = await messengerChat(pyEnv);
+    await start();
+    await openDiscuss(channelId);
+    await contains(".o-messenger-ComposerBar");
+    await contains(".o-messenger-request-contact", { count: 0 });
+});
