@@ -46,9 +46,12 @@ class MessengerCachedMixin(models.AbstractModel):
         return super().create(vals_list)
 
     def write(self, vals):
-        before = self._cached_state()
+        # only what the caches read is read here: a field read before the write would be in the cache, and
+        # the ORM writes no value equal to the cached one (a write that locks the row must still reach it)
+        records = self.with_context(prefetch_fields=False)
+        before = records._cached_state()
         result = super().write(vals)
-        if self._cached_state() != before:
+        if records._cached_state() != before:
             self._clear_cached()
         return result
 

@@ -195,7 +195,7 @@ class TestGroupProcessing(MessengerCase):
         self.process_in_groups()
         self.assertEqual(len(self.messages(self.wa_account, external_id="wamid.GD1")), 1)
         self.assertEqual(len(self.messages(self.wa_account, external_id="wamid.GD2")), 1)
-        bodies = self.chatter(conversation).mapped("body")
+        bodies = self.chatter(conversation.channel_id).mapped("body")
         self.assertEqual(sum("Twice" in body for body in bodies), 1)
         self.assertLess(bodies.index(next(b for b in bodies if "Twice" in b)),
                         bodies.index(next(b for b in bodies if "Once" in b)))
@@ -222,7 +222,7 @@ class TestGroupProcessing(MessengerCase):
             self.assertEqual(len(message), 1)
             self.assertEqual(len(message.mail_message_id), 1)
         self.assertFalse(self.messages(self.wa_account, external_id="wamid.GFBAD"))
-        bodies = self.chatter(conversation).mapped("body")
+        bodies = self.chatter(conversation.channel_id).mapped("body")
         self.assertEqual(sum("first" in body for body in bodies), 1, "nothing of the rolled back group is left")
 
     def test_media_message_keeps_its_place_among_grouped_texts(self):
