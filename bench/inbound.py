@@ -4,8 +4,8 @@
 For each concurrency level, on a fresh database: ``--messages`` distinct text messages from ``--senders``
 people, plus ``--redeliveries`` (a fraction) of them posted a second time, byte for byte (Meta redelivers),
 shuffled. Measured: acknowledged requests per second, ack latency p50/p95/p99 (client side, connect to
-last byte), time until every message is processed and visible in the chatter of its conversation (never
-copied into its contact's, which every employee may read), peak RSS of the Odoo processes; then checked: nothing lost, nothing doubled.
+last byte), time until every message is processed and visible in the Discuss chat of its conversation (never
+copied into its contact's chatter, which every employee may read), peak RSS of the Odoo processes; then checked: nothing lost, nothing doubled.
 
 Then the processing capacity: on a fresh database the same kind of corpus is stored with the processing cron
 held, then processed with nothing else running (the end-to-end rate of a level is bounded by its senders: one
@@ -16,7 +16,7 @@ messages from people whose conversations exist, without the first contacts.
 
 Then the end-to-end latency: on a fresh database, one message every 1/``--e2e-rate`` seconds (10 per second)
 for ``--e2e-seconds``; for each, the time from the webhook's 200 to the message being readable by the agent
-(stored and posted in the conversation's chatter, committed: seen by another connection polling every 20 ms);
+(stored and posted in the conversation's chat, committed: seen by another connection polling every 20 ms);
 p50 and p95.
 
 Then the ceiling of the platform itself: the same number of ``message_post`` calls on the same contacts
@@ -100,7 +100,7 @@ def post_all(url, corpus, concurrency):
 
 
 def processed_count(db, account_id):
-    """(messages stored and posted to the chatter, events not yet done)."""
+    """(messages stored and posted in their chat, events not yet done)."""
     (posted,), = c.sql(db, """SELECT count(*) FROM messenger_message
                                WHERE account_id = %s AND direction = 'in' AND mail_message_id IS NOT NULL""",
                        [account_id])
@@ -110,15 +110,16 @@ def processed_count(db, account_id):
 
 
 def verify(db, account_id, expected_wamids):
-    """Lost / duplicated counts, checked on the messages, the events and the chatters (one post in the
-    conversation's, none in the contact's)."""
+    """Lost / duplicated counts, checked on the messages, the events and the posts (one in the conversation's
+    Discuss chat, none in the contact's chatter)."""
     rows = c.sql(db, """SELECT external_id, count(*) FROM messenger_message
                          WHERE account_id = %s AND direction = 'in' GROUP BY external_id""", [account_id])
     stored = {wamid: count for wamid, count in rows}
     lost = len(expected_wamids - set(stored))
     doubled = sum(count - 1 for count in stored.values() if count > 1) + len(set(stored) - expected_wamids)
     (conv_posts,), = c.sql(db, """SELECT count(*) FROM mail_message m
-                                  WHERE m.model = 'messenger.conversation' AND m.message_type = 'comment'
+                                    JOIN messenger_conversation conv ON conv.channel_id = m.res_id
+                                  WHERE m.model = 'discuss.channel' AND m.message_type = 'comment'
                                     AND m.body LIKE '%%Bench message %%'""")
     (partner_posts,), = c.sql(db, """SELECT count(*) FROM mail_message m
                                      WHERE m.model = 'res.partner' AND m.message_type = 'comment'

@@ -7,7 +7,7 @@
     "category": "Marketing/Messenger",
     "author": "messenger_connector developers",
     "license": "LGPL-3",
-    "depends": ["mail", "phone_validation", "sms", "crm", "hr_recruitment"],
+    "depends": ["mail", "phone_validation", "crm", "hr_recruitment"],
     "external_dependencies": {"python": ["requests", "phonenumbers", "chatxdk"]},
     "data": [
         "security/messenger_security.xml",

@@ -431,9 +431,10 @@ def test_send_as_customer_reaches_the_chat(server, tmp_path):
         assert wrong.returncode == 1 and wrong.stdout.startswith("404 refused")
 
 
-def _messages_once_media_done(server, account_id, timeout=30):
+def _messages_once_media_done(server, account_id, timeout=120):
     """(content type, body, media state) of the account's messages, once two are stored and the second's media
-    is downloaded (or the time is up)."""
+    is downloaded (or the time is up: the server may still be processing an earlier test's backlog first, one
+    message_post per message)."""
     deadline = time.monotonic() + timeout
     rows = []
     while time.monotonic() < deadline:

@@ -123,58 +123,6 @@ class DiscussChannel(models.Model):
             values.get("subtype_xmlid") or "mail.mt_comment")
         return subtype_id == IrModelData._xmlid_to_res_id("mail.mt_comment")
 
-    def _notify_get_recipients(self, message, msg_vals, **kwargs):
-        # a run of messenger posts (messenger.message._post_to_channels_together) looked its chats' members up
-        # at once: nothing in that run changes who is in a chat
-        memo = self.env.cr.cache.get("messenger_chat_recipients")
-        key = (self.id, (msg_vals or {}).get("author_id"))
-        if memo is None or key not in memo or msg_vals.get("message_type") != "comment" or msg_vals.get("partner_ids"):
-            return super()._notify_get_recipients(message, msg_vals, **kwargs)
-        return [dict(recipient) for recipient in memo[key]]
-
-    def _notify_thread_by_web_push(self, message, recipients_data, msg_vals=False, **kwargs):
-        # a run of messenger posts knows which of its chats' members have a device: without one among the
-        # recipients, Odoo's push would find nothing to send to
-        with_device = self.env.cr.cache.get("messenger_chat_push_partners")
-        if with_device is not None and self.channel_type == "messenger" and \
-                not with_device & {recipient["id"] for recipient in recipients_data}:
-            return
-        return super()._notify_thread_by_web_push(message, recipients_data, msg_vals=msg_vals, **kwargs)
-
-    def _notify_thread_by_sms(self, message, recipients_data, msg_vals=False, sms_numbers=None, **kwargs):
-        # a chat's members are notified in Discuss, never by SMS: without an SMS recipient or number, Odoo's
-        # method would only turn the body into text to create nothing
-        if self.channel_type == "messenger" and not sms_numbers and \
-                not any(recipient["notif"] == "sms" for recipient in recipients_data):
-            return True
-        return super()._notify_thread_by_sms(message, recipients_data, msg_vals=msg_vals, sms_numbers=sms_numbers,
-                                             **kwargs)
-
-    def _messenger_recipients(self, authors):
-        """{(chat id, author partner id): what _notify_get_recipients answers for a comment of that author that
-        names nobody}, for the messenger chats of ``self`` and the authors {chat id: author partner ids}, read in
-        one query. A chat is not a channel: its active members are notified, unless they muted it or all
-        their chats (the same rules as discuss.channel's, checked by tests/test_discuss.py)."""
-        members = self.env["discuss.channel.member"].sudo().search([
-            ("channel_id", "in", self.ids),
-            ("partner_id.active", "=", True),
-            ("mute_until_dt", "=", False),
-            ("partner_id.user_ids.res_users_settings_ids.mute_until_dt", "=", False),
-        ])
-        members_of = {}
-        for member in members:
-            members_of.setdefault(member.channel_id.id, []).append(member)
-        recipients = {}
-        for chat in self.filtered(lambda c: c.channel_type == "messenger"):
-            chat_members = members_of.get(chat.id, ())
-            for author_id in authors.get(chat.id, ()):
-                recipients[chat.id, author_id] = [{
-                    "active": True, "id": member.partner_id.id, "is_follower": False, "groups": [],
-                    "lang": member.partner_id.lang, "notif": "web_push", "share": member.partner_id.partner_share,
-                    "type": "customer", "uid": False, "ushare": False,
-                } for member in chat_members if member.partner_id.id != author_id]
-        return recipients
-
     def _check_can_update_message_content(self, message):
         result = super()._check_can_update_message_content(message)
         if self.channel_type == "messenger":

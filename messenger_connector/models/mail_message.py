@@ -51,10 +51,8 @@ class MailMessage(models.Model):
             return {}
         values = {}
         note = self.env["ir.model.data"]._xmlid_to_res_id("mail.mt_note")
-        # posts being made for messages (messenger.message._post_to_channels_together) are linked right after
-        linked = posts - posts.browse(self.env.cr.cache.get("messenger_unlinked_posts", ()))
         # sudo: the state of the posts the reader was allowed to fetch (a chat's posts follow its access)
-        for message in self.env["messenger.message"].sudo().search([("channel_message_id", "in", linked.ids)]):
+        for message in self.env["messenger.message"].sudo().search([("channel_message_id", "in", posts.ids)]):
             values[message.channel_message_id.id] = {"messengerState": message._discuss_state()}
         for post in posts.sudo():
             if post.id not in values and post.message_type == "comment" and post.subtype_id.id == note:

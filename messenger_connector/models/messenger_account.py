@@ -182,6 +182,12 @@ class MessengerAccount(models.Model):
                 return None
             return account.id, account.company_id.id, account.provider, account._provider_config()
 
+    def _cached_state(self):
+        # what _webhook_route caches: the key, the account's company, platform and credentials
+        # sudo: compared in memory only, never shown
+        return [(account.id, account.active, account.webhook_key, account.company_id.id, account.provider,
+                 account._provider_config()) for account in self.sudo().with_context(active_test=False)]
+
     def _provider_config(self):
         """The configuration of this account's provider client: each platform's model file adds its credentials
         (``super()``, then its keys when ``provider`` is its own)."""

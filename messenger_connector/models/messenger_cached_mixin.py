@@ -12,8 +12,9 @@ def _next_generation():
 
 
 class MessengerCachedMixin(models.AbstractModel):
-    """Records that methods cache per process (``tools.ormcache``): any change clears those caches, in every
-    worker (through Odoo's cache invalidation signal).
+    """Records that methods cache per process (``tools.ormcache``): a change of what those methods read of them
+    (``_cached_state``) clears the caches, in every worker (through Odoo's cache invalidation signal); other
+    changes (an account's counters, its health) leave them.
 
     The caches are cleared when the change is made (this transaction reads the new rows, and Odoo signals the
     other processes once it committed) and again after the commit: in between, a request of this process that
@@ -45,8 +46,19 @@ class MessengerCachedMixin(models.AbstractModel):
         return super().create(vals_list)
 
     def write(self, vals):
-        self._clear_cached()
-        return super().write(vals)
+        # only what the caches read is read here: a field read before the write would be in the cache, and
+        # the ORM writes no value equal to the cached one (a write that locks the row must still reach it)
+        records = self.with_context(prefetch_fields=False)
+        before = records._cached_state()
+        result = super().write(vals)
+        if records._cached_state() != before:
+            self._clear_cached()
+        return result
+
+    def _cached_state(self):
+        """What the caching methods read of these records (compared before and after a write). By default
+        everything: any write clears the caches."""
+        return object()
 
     def unlink(self):
         self._clear_cached()

@@ -136,7 +136,6 @@ class MessengerAccount(models.Model):
     assign_max_open = fields.Integer(
         "Max Open Chats per Agent", default=0,
         help="An agent with this many open (not closed) chats gets no new one automatically. 0: no limit.")
-    assign_last_user_id = fields.Many2one("res.users", "Last Assigned", readonly=True, copy=False)
 
     def write(self, vals):
         result = super().write(vals)

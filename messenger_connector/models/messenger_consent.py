@@ -131,6 +131,10 @@ class MessengerConsentKeyword(models.Model):
 
     _sql_constraints = [("keyword_unique", "UNIQUE(keyword, action)", "This keyword exists already.")]
 
+    def _cached_state(self):
+        # what _keyword_actions caches
+        return [(keyword.id, keyword.active, keyword.keyword, keyword.action) for keyword in self.sudo()]
+
     @api.model
     def _match(self, text):
         """'opt_out', 'opt_in' or None for an inbound text."""

@@ -270,7 +270,7 @@ class MessengerConversation(models.Model):
         Only the event processor (one cron job, never two at once) calls this, so search-then-create
         cannot race; the unique constraint stays as the last line of defence.
         """
-        batch = self.env.cr.cache.get("messenger_batch")
+        batch = self.env.context.get("messenger_batch")
         key = (account.id, event.external_user_id)
         if event.aliases:
             # a person known by several ids (WhatsApp number, BSUID): any of them finds their conversation
@@ -432,7 +432,7 @@ class MessengerConversation(models.Model):
         """Store one inbound MESSAGE event once; a redelivered message is ignored."""
         self.ensure_one()
         Message = self.env["messenger.message"]
-        batch = self.env.cr.cache.get("messenger_batch")
+        batch = self.env.context.get("messenger_batch")
         key = (self.account_id.id, event.external_id)
         stored = batch.messages.get(key) if batch is not None else None
         if stored is None:
@@ -572,7 +572,7 @@ class MessengerConversation(models.Model):
         """Link the contact's most recently active open lead (flag when there are several)."""
         if not self.partner_id or (self.lead_id.active and not self.lead_id.stage_id.is_won):
             return
-        batch = self.env.cr.cache.get("messenger_batch")
+        batch = self.env.context.get("messenger_batch")
         commercial = self.partner_id.commercial_partner_id
         leads = batch.leads.get(commercial.id) if batch is not None else None
         leads = self._of_company(self._open_leads(commercial) if leads is None else leads)
@@ -598,7 +598,7 @@ class MessengerConversation(models.Model):
         self.write(vals)
 
     def _find_candidate(self):
-        batch = self.env.cr.cache.get("messenger_batch")
+        batch = self.env.context.get("messenger_batch")
         candidates = batch.candidates.get(self.partner_id.id) if batch is not None else None
         return self._of_company(self._candidates(self.partner_id) if candidates is None else candidates)[:1]
 
@@ -623,7 +623,7 @@ class MessengerConversation(models.Model):
 
     def _forget_batch_lookups(self):
         """A lead or candidate was created for this contact: the group's prefetched look-ups of it are stale."""
-        batch = self.env.cr.cache.get("messenger_batch")
+        batch = self.env.context.get("messenger_batch")
         if batch is not None and self.partner_id:
             batch.leads.pop(self.partner_id.commercial_partner_id.id, None)
             batch.candidates.pop(self.partner_id.id, None)

@@ -289,8 +289,12 @@ class MessengerConversation(models.Model):
             chatter |= chat_posts
         chatter.filtered(lambda m: m not in kept and m.message_type != "notification").write(
             {"body": _("[removed]")})
-        (self.env["ir.attachment"].sudo().search([("res_model", "=", self._name), ("res_id", "=", self.id)])
-         - held.attachment_ids - kept.attachment_ids).unlink()
+        # the files of the conversation, and those its chat's posts carry (the chat is where messages are shown)
+        files = self.env["ir.attachment"].sudo().search([("res_model", "=", self._name), ("res_id", "=", self.id)])
+        if chat:
+            files |= self.env["ir.attachment"].sudo().search(
+                [("res_model", "=", "discuss.channel"), ("res_id", "=", chat.id)]) | chat_posts.attachment_ids
+        (files - held.attachment_ids - kept.attachment_ids).unlink()
         vals = {"anonymized": True, "last_message_preview": False}
         if not held:
             self.env["mail.tracking.value"].sudo().search([

@@ -18,6 +18,9 @@ class MessengerConversation(models.Model):
     channel_id = fields.Many2one("discuss.channel", "Chat", readonly=True, copy=False, index="btree_not_null",
                                  ondelete="set null")
     assign_note = fields.Char("Hand-over Note", readonly=True, copy=False)
+    auto_assigned_at = fields.Datetime(
+        "Assigned Automatically On", readonly=True, copy=False, index="btree_not_null",
+        help="When the account's automatic assignment gave the chat to its agent (whose turn is next follows).")
     waiting_minutes = fields.Integer(
         "Waiting Time (min)", compute="_compute_waiting_minutes",
         help="Minutes since the person's last message, while the conversation waits for a reply.")
@@ -173,9 +176,12 @@ class MessengerConversation(models.Model):
             if linked and linked._name not in kinds:
                 kinds[linked._name] = self.env["ir.model"]._get(linked._name).name
             account, agent = conversation.account_id, conversation.user_id
+            platform = account._provider_class()
             infos.append({
                 "conversation_id": conversation.id,
                 "provider": conversation.provider,
+                "icon": platform.icon if platform else "fa fa-commenting",
+                "color": platform and platform.color or False,
                 "account": account.name,
                 "number": conversation.phone or conversation.external_user_id,
                 "partner_id": conversation.partner_id.id or False,
@@ -243,13 +249,15 @@ class MessengerConversation(models.Model):
         if not candidates:
             return self.env["res.users"]
         if account.assign_mode == "round_robin":
-            after = candidates.filtered(lambda u: u.id > account.assign_last_user_id.id)
+            # the turn follows the account's last automatic assignment (state of the chats, not of the account)
+            last = self.sudo().search([("account_id", "=", account.id), ("auto_assigned_at", "!=", False)],
+                                      order="auto_assigned_at desc, id desc", limit=1).user_id
+            after = candidates.filtered(lambda u: u.id > last.id)
             agent = (after or candidates)[0]
         else:
             agent = min(candidates, key=lambda u: (load.get(u, 0), u.id))
-        account.assign_last_user_id = agent
         # sudo: the account's rule (its manager's choice) assigns; the agent may read the chat (checked above)
-        self.sudo().write({"user_id": agent.id})
+        self.sudo().write({"user_id": agent.id, "auto_assigned_at": fields.Datetime.now()})
         return agent
 
     def action_take_over(self, note=None):

@@ -6,7 +6,7 @@ import time
 
 from psycopg2 import errors as pg_errors
 
-from odoo.tools import split_every
+from odoo.tools import SQL, split_every
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
@@ -49,10 +49,9 @@ def _without_nul(value):
 class ProcessingBatch:
     """What the events of one group share while they are applied together (see messenger.event._process).
 
-    Kept in the cursor's cache as ``messenger_batch`` while the group's transaction applies it (see
-    _apply_group): state of that transaction, never of a context that records carry elsewhere. Look-ups are
-    prefetched once for the group and kept up to date by the code that changes what they hold; the chatter
-    posts wait here for the end of the group.
+    Given as ``messenger_batch`` in the context of the group's events while they are applied (see
+    _apply_group), and to nothing after. Look-ups are prefetched once for the group and kept up to date by
+    the code that changes what they hold; the chatter posts wait here for the end of the group.
     """
 
     def __init__(self):
@@ -113,13 +112,13 @@ class MessengerEvent(models.Model):
         """
         uid = self.env.uid
         try:
-            self.env.cr.execute("""
-                INSERT INTO messenger_event (account_id, company_id, key, body, state, attempts,
-                                             create_uid, write_uid, create_date, write_date)
-                VALUES (%s, %s, %s, %s, 'pending', 0, %s, %s, now() at time zone 'UTC', now() at time zone 'UTC')
-                ON CONFLICT (account_id, key) DO NOTHING
-                RETURNING id
-            """, (account.id, company_id or account.company_id.id, key, body, uid, uid), log_exceptions=False)
+            self.env.cr.execute(SQL(
+                """INSERT INTO messenger_event (account_id, company_id, key, body, state, attempts,
+                                               create_uid, write_uid, create_date, write_date)
+                   VALUES (%s, %s, %s, %s, 'pending', 0, %s, %s, now() at time zone 'UTC', now() at time zone 'UTC')
+                   ON CONFLICT (account_id, key) DO NOTHING
+                   RETURNING id""",
+                account.id, company_id or account.company_id.id, key, body, uid, uid), log_exceptions=False)
             return bool(self.env.cr.fetchone())
         except pg_errors.SerializationFailure:
             self.env.cr.rollback()
@@ -173,20 +172,17 @@ class MessengerEvent(models.Model):
 
     def _apply_group(self):
         """Apply the events of ``self`` together; return False (everything rolled back) when one failed."""
-        cache = self.env.cr.cache
         try:
             with self.env.cr.savepoint():
-                batch = cache["messenger_batch"] = ProcessingBatch()
-                try:
-                    self._prefetch(batch)
-                    now = fields.Datetime.now()
-                    for event in self:
-                        info = event._apply(batch)
-                        event.write({"state": "done", "processed_at": now, "error": False, "info": info,
-                                     "attempts": event.attempts + 1})
-                finally:
-                    cache.pop("messenger_batch", None)
-                # the chatter posts of the whole group, created together (messenger.message._post_to_chatters)
+                batch = ProcessingBatch()
+                events = self.with_context(messenger_batch=batch)
+                events._prefetch(batch)
+                now = fields.Datetime.now()
+                for event in events:
+                    info = event._apply(batch)
+                    event.write({"state": "done", "processed_at": now, "error": False, "info": info,
+                                 "attempts": event.attempts + 1})
+                # the chatter posts of the whole group, at its end (messenger.message._post_to_chatters)
                 self.env["messenger.message"].browse(list(batch.chatter))._post_to_chatters()
             return True
         except Exception as error:  # noqa: BLE001 - applied again one by one, where each failure is kept

@@ -14,7 +14,6 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tools import plaintext2html
 
 from .. import providers as prov
-from .discuss_channel import BY_ADDON
 
 _logger = logging.getLogger(__name__)
 
@@ -197,43 +196,35 @@ class MessengerMessage(models.Model):
         return "[%s]" % dict(self._fields["content_type"]._description_selection(self.env)).get(self.content_type)
 
     def _post_to_chatters(self):
-        """Show the messages in their conversation's chatter and in those of its contact, lead and applicant.
+        """Show each message once in its conversation's Discuss chat (through the chat's message_post, see
+        _post_to_channels) and as a logged note on the conversation's lead and applicant. The conversation's
+        own chatter keeps what happens to the conversation, not what is said in it.
 
-        While a group of webhook events is applied together (``messenger_batch`` in the cursor's cache, see
-        messenger.event._process) the posts wait for the end of the group, then are created together.
+        While a group of webhook events is applied together (``messenger_batch`` in the context, see
+        messenger.event._apply_group) the posts wait for the end of the group, so that the notes are logged
+        with one call per record for the whole group.
         """
         # each message once (a keyword is posted before its confirmation, then again as it was received)
-        batch = self.env.cr.cache.get("messenger_batch")
+        batch = self.env.context.get("messenger_batch")
         if batch is not None:
             batch.chatter.update(dict.fromkeys(self.ids))
             return
-        # sudo: posting into the conversation/contact chatter is part of storing the message, which the caller
-        # was allowed to do; each post is authored by the person or the agent, not by sudo.
-        # A message with attachments goes through message_post (which moves them to the thread); the others are
-        # posted together, in runs that keep the order of every chatter.
-        messages = self.sudo().filtered(lambda m: not m.mail_message_id)
+        # sudo: posting into the chat and on the linked records is part of storing the message, which the caller
+        # was allowed to do; each post is authored by the person or the agent, not by sudo
+        messages = self.sudo().with_context(messenger_batch=None).filtered(lambda m: not m.mail_message_id)
         for message in messages:
             message.conversation_id.last_message_preview = (message.body or "")[:120] or message._content_label()
-        for run in messages._runs_by_files():
-            if run.attachment_ids:
-                run._post_to_chatters_one()
-            else:
-                run._post_to_chatters_together()
-
-    def _runs_by_files(self):
-        """The messages in order, as runs without files (posted together) and single messages with files
-        (posted through message_post, which moves the files to the thread)."""
-        run = self.browse()
-        for message in self:
-            if message.attachment_ids:
-                if run:
-                    yield run
-                run = self.browse()
-                yield message
-            else:
-                run |= message
-        if run:
-            yield run
+        messages.filtered(lambda m: not m.channel_message_id)._post_to_channels()
+        copies = {message: [] for message in messages}
+        items = [(record, message._chatter_author(),
+                  message.conversation_id._header_markup(message.direction) + message._chatter_body(), message)
+                 for message in messages for record in message.conversation_id._chatter_records()]
+        for owner, copy in self._log_copies(items):
+            copies[owner].append(copy.id)
+        # every copy is remembered, so that retention and erasure can remove the content everywhere
+        for message, copy_ids in copies.items():
+            message.write({"mail_message_id": message.channel_message_id.id,
+                           "chatter_message_ids": [(4, copy_id) for copy_id in copy_ids]})
 
     def _chatter_author(self):
         self.ensure_one()
@@ -241,152 +232,32 @@ class MessengerMessage(models.Model):
             return self.conversation_id.partner_id.id
         return self.author_id.partner_id.id or self.env.user.partner_id.id
 
-    def _post_to_chatters_one(self):
-        """message_post in the conversation (which notifies its agent) and logged copies elsewhere."""
-        self.ensure_one()
-        conversation = self.conversation_id
-        body = self._chatter_body()
-        author = self._chatter_author()
-        post = conversation.with_context(mail_create_nosubscribe=True, messenger_chatter_copy=BY_ADDON).message_post(
-            body=body, author_id=author, message_type="comment",
-            subtype_xmlid="mail.mt_comment" if self.direction == "in" else "mail.mt_note",
-            attachment_ids=self.attachment_ids.ids)
-        # The copies are logged notes: no follower notifications (the conversation's post above notifies
-        # its agent), which keeps them cheap (measured by bench/inbound.py).
-        copies = [
-            record._message_log_batch(
-                {record.id: conversation._header_markup(self.direction) + body}, author_id=author,
-                message_type="comment", attachment_ids=self.attachment_ids.ids)
-            for record in conversation._chatter_records()]
-        # every chatter copy is remembered, so that retention and erasure can remove the content everywhere
-        self.write({"mail_message_id": post.id, "chatter_message_ids": [(4, m.id) for m in [post, *copies]]})
-
-    def _post_to_chatters_together(self):
-        """What ``_post_to_chatters_one`` does, for many messages at once (without attachments).
-
-        The conversation posts get the values ``message_post`` gives them (computed once per conversation
-        instead of once per post), are created in one go, and notify the conversation's followers through
-        ``_notify_thread`` exactly as ``message_post`` does (checked field by field against message_post by
-        tests/test_processing.py); the copies are logged through ``_message_log_batch``.
-        """
-        if not self:
-            return
-        conversations = self.conversation_id.with_context(mail_create_nosubscribe=True)
-
-        def first_messages():
-            return dict(self.env["mail.message"].sudo()._read_group(
-                [("model", "=", conversations._name), ("res_id", "in", conversations.ids),
-                 ("message_type", "!=", "user_notification")], ["res_id"], ["id:min"]))
-
-        # flat threads: a post's parent is the conversation's first message (mail.thread's creation note); the
-        # first post of a conversation that has none goes first, through message_post, and parents the others
-        parents = first_messages()
-        firsts = self.browse()
-        for conversation in conversations.filtered(lambda c: c.id not in parents):
-            firsts |= self.filtered(lambda m: m.conversation_id == conversation)[:1]  # noqa: B023 - runs at once
-        for message in firsts:
-            message._post_to_chatters_one()
-        messages = self - firsts
-        if not messages:
-            return
-        if firsts:
-            parents = first_messages()
-        IrModelData = self.env["ir.model.data"]
-        subtypes = {"in": IrModelData._xmlid_to_res_id("mail.mt_comment"),
-                    "out": IrModelData._xmlid_to_res_id("mail.mt_note")}
-        entries, copy_items = [], []
-        for message in messages:
-            conversation = message.conversation_id
-            author_id = message._chatter_author()
-            body = message._chatter_body()
-            entries.append((conversation, author_id, body, subtypes[message.direction], parents[conversation.id]))
-            copy_items.extend((record, author_id, conversation._header_markup(message.direction) + body, message)
-                              for record in conversation._chatter_records())
-        post_values = self._message_post_values(entries)
-        posts = conversations._message_create(post_values)
-        followed = {res_id for [res_id] in self.env["mail.followers"].sudo()._read_group(
-            [("res_model", "=", conversations._name), ("res_id", "in", conversations.ids)], ["res_id"])}
-        for post, values in zip(posts, post_values):
-            conversation = conversations.browse(values["res_id"])
-            conversation._message_post_after_hook(post, values)
-            if conversation.id in followed:  # message_post's notification (nothing to do without followers)
-                conversation._notify_thread(post, values)
-        chatter = {message: [post.id] for message, post in zip(messages, posts)}
-        for message, copy in self._log_copies(copy_items):
-            chatter[message].append(copy.id)
-        # every chatter copy is remembered, so that retention and erasure can remove the content everywhere
-        for message, ids in chatter.items():
-            message.mail_message_id = ids[0]
-        self._remember_chatter_posts([(message.id, i) for message, ids in chatter.items() for i in ids])
-
-    @api.model
-    def _remember_chatter_posts(self, pairs):
-        """Add posts to the messages' chatter copies ([(message id, mail.message id)]) in one statement: what
-        retention and erasure reach."""
-        self.env["messenger.message"].flush_model(["chatter_message_ids"])
-        self.env.cr.execute_values(
-            "INSERT INTO messenger_message_chatter_rel (messenger_message_id, mail_message_id) VALUES %s "
-            "ON CONFLICT DO NOTHING", pairs)
-        self.browse({message_id for message_id, _post in pairs}).invalidate_recordset(["chatter_message_ids"])
-
-    @api.model
-    def _message_post_values(self, entries):
-        """The values ``message_post`` gives a comment for each of [(thread, author partner id, body, subtype id,
-        parent id)], with what it computes per thread and author (author's address, reply-to, alias domain,
-        company, name) computed once for all of them."""
-        threads = {}
-        for thread, *_rest in entries:
-            threads.setdefault(thread._name, thread.browse())
-            threads[thread._name] |= thread
-        companies, alias_domains, names = {}, {}, {}
-        for model, records in threads.items():
-            companies[model] = records._mail_get_companies(default=self.env.company)
-            alias_domains[model] = records.sudo()._mail_get_alias_domains(default_company=self.env.company)
-            names[model] = {record.id: record.sudo().display_name for record in records}
-        authors, reply_tos = {}, {}
-        values = []
-        for thread, author_id, body, subtype_id, parent_id in entries:
-            model = thread._name
-            if author_id not in authors:
-                authors[author_id] = thread._message_compute_author(author_id, None, raise_on_email=False)[1]
-            email_from = authors[author_id]
-            if (model, email_from) not in reply_tos:
-                reply_tos[model, email_from] = threads[model]._notify_get_reply_to(default=email_from)
-            values.append({
-                "author_id": author_id, "author_guest_id": False, "email_from": email_from,
-                "model": model, "res_id": thread.id, "body": body,
-                "message_type": "comment", "parent_id": parent_id, "subject": False,
-                "subtype_id": subtype_id, "partner_ids": [],
-                "email_add_signature": True, "record_name": names[model][thread.id],
-                "record_alias_domain_id": alias_domains[model][thread.id].id,
-                "record_company_id": companies[model][thread.id].id,
-                "reply_to": reply_tos[model, email_from][thread.id],
-            })
-        return values
-
     @api.model
     def _log_copies(self, items):
         """Log chatter copies ([(record, author partner id, body, message)]) through ``_message_log_batch``: one
         call per model and author with each record once, the calls ordered so that every record's copies keep
         the order of ``items``. Return [(message, copy)].
         """
-        batches = []  # [model, author id, {res_id: body}, {res_id: message}]
+        batches = []  # [model, author id, files, {res_id: body}, {res_id: message}]
         last = {}  # (model, res_id): index of the batch with the record's latest copy
         for record, author_id, body, message in items:
             key = (record._name, record.id)
-            index = next((i for i in range(last.get(key, -1) + 1, len(batches))
-                          if batches[i][0] == record._name and batches[i][1] == author_id), None)
+            # a message's files go with its copies: such a copy is logged in a call of its own
+            files = tuple(message.attachment_ids.ids)
+            index = None if files else next((
+                i for i in range(last.get(key, -1) + 1, len(batches))
+                if batches[i][0] == record._name and batches[i][1] == author_id and not batches[i][2]), None)
             if index is None:
-                batches.append([record._name, author_id, {}, {}])
+                batches.append([record._name, author_id, files, {}, {}])
                 index = len(batches) - 1
-            batches[index][2][record.id] = body
-            batches[index][3][record.id] = message
+            batches[index][3][record.id] = body
+            batches[index][4][record.id] = message
             last[key] = index
         logged = []
-        for model, author_id, bodies, owners in batches:
+        for model, author_id, files, bodies, owners in batches:
             # sudo: the copies are part of storing the message, which the caller was allowed to do
             copies = self.env[model].sudo().browse(list(bodies))._message_log_batch(
-                bodies, author_id=author_id, message_type="comment")
+                bodies, author_id=author_id, message_type="comment", attachment_ids=list(files))
             logged.extend(zip(owners.values(), copies))
         return logged
 

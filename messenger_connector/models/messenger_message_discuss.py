@@ -7,8 +7,6 @@ from .discuss_channel import BY_ADDON
 #: a messenger message's state as Odoo's notification status of its chat post (what the failure systray reads)
 NOTIFICATION_STATUS = {"queued": "ready", "sending": "process", "sent": "sent", "delivered": "sent",
                        "read": "sent", "failed": "exception"}
-#: chat posts read together when sent to the chats' members (a few: see _post_to_channels_together)
-POSTS_READ_TOGETHER = 8
 
 
 class MessengerMessage(models.Model):
@@ -41,83 +39,26 @@ class MessengerMessage(models.Model):
             self.filtered(lambda m: m.direction == "out" and m.channel_message_id)._update_channel_notifications()
         return result
 
-    def _post_to_chatters(self):
-        result = super()._post_to_chatters()
-        if self.env.cr.cache.get("messenger_batch") is None:
-            self._post_to_channels()
-        return result
-
     def _post_to_channels(self):
-        """Post the messages in their conversation's chat: an inbound one as the person, an outbound one as
-        its author, with its delivery state. A message with files goes through message_post (which moves them
-        to the chat); the others are posted together, in runs that keep the order of every chat."""
-        for run in self.sudo().filtered(lambda m: not m.channel_message_id)._runs_by_files():
-            if run.attachment_ids:
-                run._post_to_channel_one()
-            else:
-                run._post_to_channels_together()
+        """Post each message in its conversation's chat through the chat's message_post: an inbound one as the
+        person, an outbound one as its author, with its delivery state. message_post does what Odoo and the
+        installed modules do with a chat's post (files moved to the chat, the members notified)."""
+        for message in self.sudo():
+            channel = message.conversation_id._messenger_channel()
+            post = channel.with_context(
+                messenger_channel_copy=BY_ADDON, mail_create_nosubscribe=True, mail_post_autofollow=False,
+            ).message_post(
+                body=message._chatter_body(), author_id=message._chatter_author(), message_type="comment",
+                subtype_xmlid="mail.mt_comment", attachment_ids=message.attachment_ids.ids)
+            message._link_channel_post(post)
 
-    def _post_to_channel_one(self):
+    def _link_channel_post(self, post):
+        """Remember the message's post in its chat: its delivery state shows there, and retention and erasure
+        reach it through the chatter copies."""
         self.ensure_one()
-        channel = self.conversation_id._messenger_channel()
-        post = channel.with_context(messenger_channel_copy=BY_ADDON, mail_create_nosubscribe=True).message_post(
-            body=self._chatter_body(), author_id=self._chatter_author(), message_type="comment",
-            subtype_xmlid="mail.mt_comment", attachment_ids=self.attachment_ids.ids)
-        self._link_channel_posts(post)
-
-    def _post_to_channels_together(self):
-        """What ``_post_to_channel_one`` does, for many messages at once (without files): discuss.channel's
-        message_post with its values computed once per chat, the posts created in one go, then each one's
-        after-hook and notification (the members' bus, unread counters, web push) as message_post runs them.
-        The chats' members, and which of them have a browser to push to, are looked up once for the run
-        (discuss.channel._messenger_recipients, _notify_thread_by_web_push). Checked field by field, bus notices
-        included, against message_post by tests/test_processing.py."""
-        channels = {message: message.conversation_id._messenger_channel() for message in self}
-        chats = self.env["discuss.channel"].sudo().union(*channels.values()).with_context(
-            messenger_channel_copy=BY_ADDON, mail_create_nosubscribe=True, mail_post_autofollow=False)
-        chats.last_interest_dt = fields.Datetime.now()  # what discuss.channel.message_post writes first
-        comment = self.env["ir.model.data"]._xmlid_to_res_id("mail.mt_comment")
-        post_values = self._message_post_values([
-            (chats.browse(channels[message].id), message._chatter_author(), message._chatter_body(), comment, False)
-            for message in self])
-        posts = chats._message_create(post_values)
-        authors = {}
-        for values in post_values:
-            authors.setdefault(values["res_id"], set()).add(values["author_id"])
-        cache = self.env.cr.cache
-        recipients = cache["messenger_chat_recipients"] = chats._messenger_recipients(authors)
-        # sudo: which of the chats' members have a browser to push to (discuss.channel._notify_thread_by_web_push)
-        cache["messenger_chat_push_partners"] = set(self.env["mail.push.device"].sudo().search([
-            ("partner_id", "in", list({r["id"] for rs in recipients.values() for r in rs}))]).partner_id.ids)
-        cache["messenger_unlinked_posts"] = set(posts.ids)
-        try:
-            for start in range(0, len(posts), POSTS_READ_TOGETHER):
-                # Odoo's serialization of a post for the bus walks all the posts it was read with: a few at a time
-                chunk = posts[start:start + POSTS_READ_TOGETHER].with_prefetch()
-                for post, values in zip(chunk, post_values[start:start + POSTS_READ_TOGETHER]):
-                    chat = chats.browse(values["res_id"])
-                    chat._message_post_after_hook(post, values)
-                    chat._notify_thread(post, values)
-        finally:
-            cache.pop("messenger_chat_recipients", None)
-            cache.pop("messenger_chat_push_partners", None)
-            cache.pop("messenger_unlinked_posts", None)
-        self._link_channel_posts(posts)
-
-    def _link_channel_posts(self, posts):
-        """Remember each message's post in its chat (``posts``, in the order of ``self``): its delivery state
-        shows there, and retention and erasure reach it through the chatter copies. Set for all at once."""
-        pairs = [(message.id, post.id) for message, post in zip(self, posts)]
-        if not pairs:
-            return
-        self.flush_recordset(["channel_message_id"])
-        self.env.cr.execute_values(
-            "UPDATE messenger_message AS m SET channel_message_id = v.post, write_uid = %d, "
-            "write_date = (now() AT TIME ZONE 'UTC') FROM (VALUES %%s) AS v(id, post) WHERE m.id = v.id"
-            % self.env.uid, pairs)
-        self.invalidate_recordset(["channel_message_id", "write_uid", "write_date"])
-        self._remember_chatter_posts(pairs)
-        self.filtered(lambda m: m.direction == "out")._create_channel_notifications()
+        self.write({"channel_message_id": post.id, "chatter_message_ids": [(4, post.id)]})
+        if self.direction == "out":
+            self._create_channel_notifications()
 
     def _create_channel_notifications(self):
         # sudo: the notification is the addon's record of the delivery, read through the post

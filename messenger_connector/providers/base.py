@@ -204,6 +204,9 @@ class Provider:
     """
 
     name: str = None
+    #: how people recognize the platform in Discuss: a Font Awesome 4 icon class and its colour (CSS)
+    icon = "fa fa-commenting"
+    color = None
     default_base_url: str = None
     #: hours of the customer-service window opened by an inbound message; None: no window
     window_hours: typing.Optional[int] = None

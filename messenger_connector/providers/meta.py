@@ -268,6 +268,7 @@ class MessengerProvider(MetaMessagingProvider):
     """A Facebook Page on Messenger; people are known by their page-scoped id (PSID)."""
 
     name = "messenger"
+    icon = "fa fa-facebook-official"
     label = "Messenger"
     webhook_object = "page"
     address_kind = "psid"
@@ -293,6 +294,7 @@ class InstagramProvider(MetaMessagingProvider):
     """
 
     name = "instagram"
+    icon = "fa fa-instagram"
     label = "Instagram"
     webhook_object = "instagram"
     address_kind = "igsid"

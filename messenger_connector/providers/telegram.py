@@ -44,6 +44,8 @@ class TelegramProvider(_http.HttpProvider):
     """One Telegram bot. Config: ``bot_token``, ``secret_token`` (webhook secret)."""
 
     name = "telegram"
+    icon = "fa fa-telegram"
+    color = "#229ed9"
     default_base_url = "https://api.telegram.org"
     window_hours = None
     rate_limit = 30  # PROVIDERS.md: ~30 msg/s bulk per bot

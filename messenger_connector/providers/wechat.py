@@ -85,6 +85,7 @@ class WeChatProvider(_http.HttpProvider):
     """
 
     name = "wechat"
+    icon = "fa fa-weixin"
     default_base_url = "https://api.weixin.qq.com"
     qr_image_url = "https://mp.weixin.qq.com/cgi-bin/showqrcode"
     window_hours = 48

@@ -61,6 +61,8 @@ class WhatsAppProvider(_meta.MetaWebhook, _http.HttpProvider):
     """
 
     name = "whatsapp"
+    icon = "fa fa-whatsapp"
+    color = "#25d366"
     default_base_url = "https://graph.facebook.com"
     window_hours = 24
     rate_limit = 80  # PROVIDERS.md: 80 msg/s per phone number by default

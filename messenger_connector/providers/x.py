@@ -129,6 +129,7 @@ class XProvider(_http.HttpProvider):
     """
 
     name = "x"
+    icon = "fa fa-twitter"
     default_base_url = "https://api.x.com"
     window_hours = None  # no reply window: anyone who accepts DMs from us can be written to, consent decides
     # X publishes no X Chat limits: one a second keeps a burst well below the legacy DM quotas

@@ -12,6 +12,7 @@ from . import test_retention
 from . import test_data_request
 from . import test_faults
 from . import test_processing
+from . import test_caches
 from . import test_who_sees_what
 from . import test_sending_rules
 from . import test_privacy

@@ -39,8 +39,11 @@ class TestIdentity(MessengerCase):
         conversation = self.conversation(self.wa_account, "5511987650000")
         history = self.env["mail.message"].search([
             ("model", "=", conversation._name), ("res_id", "=", conversation.id)])
-        self.assertEqual(history.mapped("message_type"), ["comment"])
-        self.assertIn("primeira", history.body)
+        self.assertFalse(history, "the conversation's chatter keeps what happens to it; what is said is in its chat")
+        chat = self.env["mail.message"].search([("model", "=", "discuss.channel"),
+                                                ("res_id", "=", conversation.channel_id.id)])
+        self.assertEqual(chat.mapped("message_type"), ["comment"])
+        self.assertIn("primeira", chat.body)
         self.assertEqual(len(conversation.partner_id.message_ids.filtered(
             lambda m: m.message_type == "notification")), 1, "the contact's creation note, as Odoo logs it")
 

@@ -35,7 +35,8 @@ class TestOutbound(MessengerCase):
         sent = self.fake_wa.sent[0]
         self.assertEqual((sent["to"], sent["type"], sent["text"]), ("32470999001", "text", "Yes, it is in stock."))
         self.assertEqual(sent["payload"]["text"], {"preview_url": False, "body": "Yes, it is in stock."})
-        chatter = self.env["mail.message"].search([("model", "=", "messenger.conversation"), ("res_id", "=", self.conv.id),
+        chatter = self.env["mail.message"].search([("model", "=", "discuss.channel"),
+                                                   ("res_id", "=", self.conv.channel_id.id),
                                                    ("author_id", "=", self.user_agent.partner_id.id),
                                                    ("message_type", "=", "comment")])
         self.assertIn("in stock", chatter.body)

@@ -3,6 +3,8 @@ from unittest.mock import patch
 
 from odoo.tests import tagged
 
+from odoo.addons.messenger_connector.models.discuss_channel import BY_ADDON
+
 from .common import MessengerCase, fakes
 
 #: mail.message fields that differ between any two posts (identity, time, generated ids)
@@ -30,22 +32,26 @@ class TestGroupProcessing(MessengerCase):
         self.receive(self.wa_account, self.wa_text(wa_id, "Hello", f"wamid.START{wa_id}", name=name))
         return self.conversation(self.wa_account, wa_id)
 
-    def test_group_state_belongs_to_the_transaction_not_to_the_context(self):
-        """While a group is applied, its shared look-ups live in the cursor's cache; no record carries them in its
-        context (where they would follow it out of the group), and nothing is left once the group is done."""
+    def test_group_state_is_given_to_the_group_only(self):
+        """While a group is applied, its shared look-ups come with the context of its events, never through the
+        cursor's cache; its posts are made after the group, without them."""
         Conversation = type(self.env["messenger.conversation"])
-        receive = Conversation._receive
+        Message = type(self.env["messenger.message"])
+        receive, post = Conversation._receive, Message._post_to_channels
         seen = []
 
-        def spy(conversation, ev, event):
-            seen.append(("messenger_batch" in conversation.env.context,
-                         conversation.env.cr.cache.get("messenger_batch") is not None))
+        def spy_receive(conversation, ev, event):
+            seen.append(("receive", "messenger_batch" in conversation.env.context))
             return receive(conversation, ev, event)
 
+        def spy_post(messages):
+            seen.append(("post", bool(messages.env.context.get("messenger_batch"))))
+            return post(messages)
+
         self.store(self.wa_text("32470556601", "state", "wamid.STATE1", name="Sam State"))
-        with patch.object(Conversation, "_receive", spy):
+        with patch.object(Conversation, "_receive", spy_receive), patch.object(Message, "_post_to_channels", spy_post):
             self.process_in_groups()
-        self.assertEqual(seen, [(False, True)])
+        self.assertEqual(seen, [("receive", True), ("post", False)])
         self.assertNotIn("messenger_batch", self.env.cr.cache)
 
     def process_in_groups(self):
@@ -65,13 +71,11 @@ class TestGroupProcessing(MessengerCase):
         return {key: len(value) if fields[key].type == "one2many" else value
                 for key, value in data.items() if key not in VOLATILE}
 
-    def test_group_posts_are_what_message_post_and_message_log_give(self):
-        self.maxDiff = None
+    def test_one_post_per_message_in_its_chat_and_notes_on_the_lead(self):
         lead = self.env["crm.lead"].create({"name": "Gina's chairs", "partner_id": self.customer.id})
         conversation = self.start()
         self.assertEqual(conversation.lead_id, lead)
-        conversation.user_id = self.user_agent  # a follower, notified by the conversation's posts
-        self.assertIn(self.user_agent.partner_id, conversation.message_partner_ids)
+        conversation.user_id = self.user_agent
         for i in range(3):
             self.store(self.wa_text("32470556677", f"Question {i}", f"wamid.G{i}", name="Gina Group"))
         self.process_in_groups()
@@ -79,28 +83,19 @@ class TestGroupProcessing(MessengerCase):
             lambda m: m.external_id.startswith("wamid.G")).sorted("id")
         self.assertEqual(len(messages), 3)
         self.assertEqual(self.env["messenger.event"].search_count([("state", "!=", "done")]), 0)
-        # the same messages posted again one by one, through message_post and _message_log_batch
-        # (the post in the conversation's Discuss chat is compared in test_discuss: not posted here again)
-        grouped = {m: (m.mail_message_id, m.chatter_message_ids - m.mail_message_id - m.channel_message_id)
-                   for m in messages}
         for message in messages:
-            message._post_to_chatters_one()
-        for message in messages:
-            post, copies = grouped[message]
-            self.assertEqual(len(copies), 1, "one copy in the lead's chatter, none in the contact's")
+            post = message.channel_message_id
+            self.assertEqual((post.model, post.res_id), ("discuss.channel", conversation.channel_id.id))
+            self.assertEqual(message.mail_message_id, post)
+            self.assertEqual(post.author_id, conversation.partner_id)
+            copies = message.chatter_message_ids - post
+            self.assertEqual(len(copies), 1, "one note on the lead, none in the contact's chatter")
             self.assertEqual((copies.model, copies.res_id), ("crm.lead", lead.id))
-            again = message.mail_message_id
-            again_copy = message.chatter_message_ids - again - post - copies - message.channel_message_id
-            self.assertNotEqual(post, again)
-            self.assertEqual(self.values(post), self.values(again))
-            self.assertEqual(self.values(copies), self.values(again_copy))
-            # message_post notified the agent; so did the group
-            notified = self.env["mail.notification"].search([("mail_message_id", "in", (post | again).ids)])
-            self.assertEqual(notified.mapped("res_partner_id"), self.user_agent.partner_id)
-            self.assertEqual(len(notified), 2)
-        # chatter order is arrival order; the last one is the conversation's preview
-        posts = self.chatter(conversation).filtered(lambda m: m in [grouped[m2][0] for m2 in messages])
-        self.assertEqual(posts.mapped("body"), [grouped[m][0].body for m in messages])
+            self.assertEqual(copies.subtype_id, self.env.ref("mail.mt_note"))
+        # the conversation's chatter keeps what happens to it, not what is said in it
+        self.assertFalse(self.chatter(conversation).filtered(lambda m: "Question" in (m.body or "")))
+        self.assertEqual(self.chatter(lead).filtered(lambda m: "Question" in m.body).mapped("id"),
+                         sorted(messages.chatter_message_ids.filtered(lambda m: m.model == "crm.lead").ids))
         self.assertEqual(conversation.last_message_preview, "Question 2")
 
     def bus_notices(self, posts):
@@ -144,10 +139,13 @@ class TestGroupProcessing(MessengerCase):
         agent.invalidate_recordset()
         self.assertEqual(agent.message_unread_counter, unread + 3)
         self.env["bus.bus"].sudo().search([]).unlink()
-        # the same messages posted again, one by one through message_post
+        # the same messages posted again, one by one through the chat's message_post
         for message in messages:
-            message._post_to_channel_one()
-        again = messages.channel_message_id
+            conversation.channel_id.with_context(messenger_channel_copy=BY_ADDON).message_post(
+                body=message._chatter_body(), author_id=message._chatter_author(), message_type="comment",
+                subtype_xmlid="mail.mt_comment")
+        again = self.env["mail.message"].search([("model", "=", "discuss.channel"),
+                                                 ("res_id", "=", channel.id)], order="id desc", limit=3).sorted("id")
         self.assertFalse(again & grouped)
         for post, post_again, notices, notices_again in zip(grouped, again, grouped_notices,
                                                             self.bus_notices(again)):
@@ -197,7 +195,7 @@ class TestGroupProcessing(MessengerCase):
         self.process_in_groups()
         self.assertEqual(len(self.messages(self.wa_account, external_id="wamid.GD1")), 1)
         self.assertEqual(len(self.messages(self.wa_account, external_id="wamid.GD2")), 1)
-        bodies = self.chatter(conversation).mapped("body")
+        bodies = self.chatter(conversation.channel_id).mapped("body")
         self.assertEqual(sum("Twice" in body for body in bodies), 1)
         self.assertLess(bodies.index(next(b for b in bodies if "Twice" in b)),
                         bodies.index(next(b for b in bodies if "Once" in b)))
@@ -224,7 +222,7 @@ class TestGroupProcessing(MessengerCase):
             self.assertEqual(len(message), 1)
             self.assertEqual(len(message.mail_message_id), 1)
         self.assertFalse(self.messages(self.wa_account, external_id="wamid.GFBAD"))
-        bodies = self.chatter(conversation).mapped("body")
+        bodies = self.chatter(conversation.channel_id).mapped("body")
         self.assertEqual(sum("first" in body for body in bodies), 1, "nothing of the rolled back group is left")
 
     def test_media_message_keeps_its_place_among_grouped_texts(self):

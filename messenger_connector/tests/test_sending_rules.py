@@ -110,7 +110,7 @@ class TestSendingRules(MessengerCase):
     def test_chatter_posts_of_the_chat_keep_what_was_sent_and_received(self):
         self.conv.with_user(self.salesman).action_send_text("The price is 100")
         posts = (self.outbound() | self.inbound).chatter_message_ids
-        self.assertEqual(set(posts.mapped("model")), {"messenger.conversation", "crm.lead", "discuss.channel"})
+        self.assertEqual(set(posts.mapped("model")), {"crm.lead", "discuss.channel"})
         for post in posts:
             record = self.env[post.model].browse(post.res_id).with_user(self.salesman)
             with self.assertRaises(UserError, msg=post.model):

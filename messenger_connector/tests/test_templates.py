@@ -81,8 +81,9 @@ class TestTemplates(MessengerCase):
         self.assertEqual((sent["name"], sent["language"]["code"]), ("order_update", "en_US"))
         self.assertEqual([p["text"] for p in sent["components"][0]["parameters"]], ["Tina", "S0042", "Friday"])
         # the chat's posts (tracking notes of the conversation's state have no body)
-        chatter = self.env["mail.message"].search([("model", "=", "messenger.conversation"),
-                                                   ("res_id", "=", self.conv.id), ("body", "!=", False)])
+        chatter = self.env["mail.message"].search([("model", "=", "discuss.channel"),
+                                                   ("res_id", "=", self.conv.channel_id.id), ("body", "!=", False),
+                                                   ("message_type", "=", "comment")])
         self.assertIn("Hello Tina, your order S0042 ships on Friday.", chatter[0].body)
         self.assertFalse(chatter.filtered(lambda m: "Template order_update" in m.body))
 

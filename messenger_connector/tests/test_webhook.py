@@ -191,7 +191,7 @@ class TestWebhook(MessengerCase, HttpCase):
 
     # --- processing --------------------------------------------------------------------------------------
 
-    def test_inbound_text_reaches_the_conversation_chatter_only(self):
+    def test_inbound_text_reaches_its_chat_only(self):
         self.assertEqual(self.post_wa(self.wa_text("32470111111", "Is the <b>table</b> in stock?", "wamid.T1",
                                                    name="Tess Table")).status_code, 200)
         self.process()
@@ -202,8 +202,9 @@ class TestWebhook(MessengerCase, HttpCase):
         self.assertEqual(conversation.partner_id.name, "Tess Table")
         self.assertEqual(conversation.phone, "+32470111111")
         self.assertTrue(conversation.window_open)
-        chatter = self.env["mail.message"].search([("model", "=", "messenger.conversation"),
-                                                   ("res_id", "=", conversation.id), ("message_type", "=", "comment")])
+        chatter = self.env["mail.message"].search([("model", "=", "discuss.channel"),
+                                                   ("res_id", "=", conversation.channel_id.id),
+                                                   ("message_type", "=", "comment")])
         self.assertIn("&lt;b&gt;table&lt;/b&gt;", chatter.body)  # user text is escaped, never markup
         self.assertEqual(chatter.author_id, conversation.partner_id)
         partner_chatter = self.env["mail.message"].search([("model", "=", "res.partner"),

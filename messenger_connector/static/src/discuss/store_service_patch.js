@@ -1,5 +1,4 @@
 import { Store } from "@mail/core/common/store_service";
-import { rpc } from "@web/core/network/rpc";
 
 import { _t } from "@web/core/l10n/translation";
 import { patch } from "@web/core/utils/patch";
@@ -16,24 +15,23 @@ patch(Store.prototype, {
         if (thread?.channel_type !== "messenger") {
             return super.doMessagePost(...arguments);
         }
-        return this.messagePostMutex.exec(async () => {
-            try {
-                return await rpc("/mail/message/post", params, { silent: true });
-            } catch (error) {
-                if (tmpMessage) {
-                    thread.messages.delete(tmpMessage);
-                    if (thread.composer && !thread.composer.text && tmpMessage.body) {
-                        const div = document.createElement("div");
-                        div.innerHTML = tmpMessage.body;
-                        thread.composer.text = div.innerText;
-                    }
-                    tmpMessage.delete();
+        try {
+            // without the temporary message, Odoo's post lets the refusal through instead of offering a retry
+            return await super.doMessagePost(params);
+        } catch (error) {
+            if (tmpMessage) {
+                thread.messages.delete(tmpMessage);
+                if (thread.composer && !thread.composer.text && tmpMessage.body) {
+                    const div = document.createElement("div");
+                    div.innerHTML = tmpMessage.body;
+                    thread.composer.text = div.innerText;
                 }
-                this.env.services.notification.add(
-                    error.data?.message || error.message || _t("The message could not be sent."),
-                    { type: "danger", title: _t("Not sent") }
-                );
+                tmpMessage.delete();
             }
-        });
+            this.env.services.notification.add(
+                error.data?.message || error.message || _t("The message could not be sent."),
+                { type: "danger", title: _t("Not sent") }
+            );
+        }
     },
 });

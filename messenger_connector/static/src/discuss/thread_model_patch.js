@@ -5,16 +5,6 @@ import { deserializeDateTime, formatDateTime } from "@web/core/l10n/dates";
 import { _t } from "@web/core/l10n/translation";
 import { patch } from "@web/core/utils/patch";
 
-/** Platform icons (Font Awesome 4) of the sidebar and the chat header. */
-export const PLATFORM_ICONS = {
-    whatsapp: "fa fa-whatsapp",
-    telegram: "fa fa-telegram",
-    messenger: "fa fa-facebook-official",
-    instagram: "fa fa-instagram",
-    x: "fa fa-twitter",
-    wechat: "fa fa-weixin",
-};
-
 patch(Thread.prototype, {
     setup() {
         super.setup(...arguments);
@@ -54,8 +44,12 @@ patch(Thread.prototype, {
         }
         return super.avatarUrl;
     },
+    /** The platform's icon (Font Awesome 4) and colour, as its provider tells (see _discuss_infos). */
     get messengerIcon() {
-        return PLATFORM_ICONS[this.messenger?.provider] || "fa fa-commenting";
+        return this.messenger?.icon || "fa fa-commenting";
+    },
+    get messengerIconStyle() {
+        return this.messenger?.color ? `color: ${this.messenger.color}` : "";
     },
     /** The moment the reply window closes (a luxon DateTime), or null where the platform has none. */
     get messengerWindowEnd() {

@@ -66,6 +66,9 @@ function header(values = {}) {
     return {
         conversation_id: 7,
         provider: "whatsapp",
+        // what the provider tells of itself (see messenger.conversation._discuss_infos)
+        icon: "fa fa-whatsapp",
+        color: "#25d366",
         account: "Shop WhatsApp",
         number: "+32470777001",
         partner_id: false,

@@ -22,8 +22,9 @@ tours.add("messenger_chatter_reply", {
             run: "click",
         },
         {
-            content: "The chatter is loaded",
-            trigger: ".o_form_view .o-mail-Chatter .o-mail-Message:contains('where is my order?')",
+            // what is said is in the chat (the Messages tab lists it); the chatter tells what happens to the conversation
+            content: "The form is loaded with the person's message",
+            trigger: ".o_field_widget[name=messenger_message_ids] .o_data_row:contains('where is my order?')",
         },
         {
             content: "Open the chatter's composer",
@@ -39,10 +40,6 @@ tours.add("messenger_chatter_reply", {
             content: "Send it",
             trigger: ".o-mail-Composer-send:enabled",
             run: "click",
-        },
-        {
-            content: "The chat shows the reply",
-            trigger: ".o-mail-Message-body:contains('It ships tomorrow, Tina.')",
         },
         {
             content: "The Messages tab lists it as an outgoing message, queued for the person",
@@ -110,10 +107,6 @@ tours.add("messenger_send_template", {
         },
         {
             trigger: "body:not(:has(.modal))",
-        },
-        {
-            content: "The chat shows the rendered text",
-            trigger: ".o-mail-Message-body:contains('Hello Tina, your order S0042 ships on Friday.')",
         },
         {
             trigger:
