@@ -16,6 +16,7 @@
         "data/ir_cron_data.xml",
         "data/utm_data.xml",
         "data/messenger_consent_data.xml",
+        "data/messenger_team_data.xml",
         "wizard/messenger_template_send_views.xml",
         "wizard/messenger_contact_change_views.xml",
         "views/messenger_account_views.xml",
@@ -29,6 +30,7 @@
         "views/res_config_settings_views.xml",
         "views/messenger_menus.xml",
         "views/messenger_discuss_views.xml",
+        "views/messenger_team_views.xml",
         # platforms: each one's part of the account form
         "views/messenger_account_whatsapp_views.xml",
         "views/messenger_account_telegram_views.xml",

@@ -32,3 +32,4 @@ from . import test_chat_membership
 from . import test_chat_integrity
 from . import test_platform_inputs
 from . import test_whatsapp_2026
+from . import test_team
