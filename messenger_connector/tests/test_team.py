@@ -170,8 +170,10 @@ class TestAutoMessages(MessengerCase):
         self.assertEqual(self.sent(conversation), ["Willkommen!"])
 
     def test_nothing_to_an_opted_out_person(self):
-        self.write_at(FRIDAY_1801, "3247400004", "STOP")
-        conversation = self.write_at(FRIDAY_1801 + datetime.timedelta(minutes=1), "3247400004", "hello")
+        self.write_at(datetime.datetime(2026, 12, 1, 9, 0), "3247400004", "STOP")
+        # outside the working hours (away message), then in them after the period (greeting): neither goes
+        self.write_at(FRIDAY_1801, "3247400004", "hello")
+        conversation = self.write_at(datetime.datetime(2026, 12, 8, 9, 0), "3247400004", "hello again")
         self.assertEqual(conversation._consent_state("service"), "opt_out")
         self.assertFalse([body for body in self.sent(conversation) if "closed" in body or body == "Welcome!"])
 
