@@ -17,7 +17,7 @@ class MessengerTag(models.Model):
         return randint(1, 11)
 
     name = fields.Char("Label", required=True, translate=True)
-    color = fields.Integer(default=_default_color)
+    color = fields.Integer(default=lambda self: self._default_color())
     active = fields.Boolean(default=True)
     keywords = fields.Char(
         help="Comma-separated words: a person's message containing one of them as a whole word "

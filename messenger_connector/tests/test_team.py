@@ -205,7 +205,7 @@ class TestFollowUps(MessengerCase):
         post = conversation.messenger_message_ids.mail_message_id
         self.assertTrue(post)
         action = self.env["messenger.conversation"].action_schedule_followup(post.id)
-        activity = Form(self.env["mail.activity"].with_context(action["context"])).save()
+        activity = Form(self.env["mail.activity"].with_context(**action["context"])).save()
         self.assertEqual((activity.res_model, activity.res_id), ("hr.applicant", applicant.id))
         self.assertIn("I will send my CV on Monday", activity.note)
         self.assertEqual(applicant.activity_ids, activity)
