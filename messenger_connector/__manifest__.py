@@ -17,6 +17,7 @@
         "data/utm_data.xml",
         "data/messenger_consent_data.xml",
         "data/messenger_health_data.xml",
+        "data/messenger_team_data.xml",
         "wizard/messenger_template_send_views.xml",
         "wizard/messenger_contact_change_views.xml",
         "views/messenger_account_views.xml",
@@ -31,6 +32,7 @@
         "views/res_config_settings_views.xml",
         "views/messenger_menus.xml",
         "views/messenger_discuss_views.xml",
+        "views/messenger_team_views.xml",
         # platforms: each one's part of the account form
         "views/messenger_account_whatsapp_views.xml",
         "views/messenger_account_telegram_views.xml",

@@ -37,3 +37,6 @@ from . import discuss_channel
 from . import messenger_conversation_discuss
 from . import messenger_message_discuss
 from . import messenger_chat_membership
+from . import messenger_tag
+from . import messenger_account_team
+from . import messenger_conversation_team

@@ -9,6 +9,27 @@ WORD_PUNCTUATION = ".,;:!?¡¿'\"()[]{}<>«»“”‘’…。！？，、"
 UNSPACED_SCRIPT = re.compile(r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
 
 
+def words_of(text):
+    """The words of ``text``, casefolded, without the punctuation around them ("JOB-3" is one word)."""
+    return [word for word in (w.strip(WORD_PUNCTUATION) for w in (text or "").casefold().split()) if word]
+
+
+def keywords_match(pattern, text):
+    """Whether one of the comma-separated keywords of ``pattern`` is in ``text``: as whole words (a keyword of
+    several words: those words in a row), never a part of a word; inside the text in unspaced scripts."""
+    text = text or ""
+    words = words_of(text)
+    for keyword in (pattern or "").split(","):
+        if UNSPACED_SCRIPT.search(keyword):
+            if keyword.strip().casefold() in text.casefold():
+                return True
+            continue
+        wanted = words_of(keyword)
+        if wanted and any(words[i:i + len(wanted)] == wanted for i in range(len(words) - len(wanted) + 1)):
+            return True
+    return False
+
+
 class MessengerRoutingRule(models.Model):
     """A pre-selection rule of an account: when an inbound message matches, do one thing.
 
@@ -67,26 +88,11 @@ class MessengerRoutingRule(models.Model):
                 raise ValidationError(_("Rule '%(name)s' needs a %(field)s.", name=rule.name,
                                         field=rule._fields[needed].string))
 
-    @staticmethod
-    def _words(text):
-        """The words of ``text``, casefolded, without the punctuation around them ("JOB-3" is one word)."""
-        return [word for word in (w.strip(WORD_PUNCTUATION) for w in (text or "").casefold().split()) if word]
-
     def _matches(self, message):
         self.ensure_one()
         text = message.body or ""
         if self.match_type == "keyword":
-            # whole words (a keyword of several words: those words in a row), never a part of a word
-            words = self._words(text)
-            for keyword in (self.pattern or "").split(","):
-                if UNSPACED_SCRIPT.search(keyword):
-                    if keyword.strip().casefold() in text.casefold():
-                        return True
-                    continue
-                wanted = self._words(keyword)
-                if wanted and any(words[i:i + len(wanted)] == wanted for i in range(len(words) - len(wanted) + 1)):
-                    return True
-            return False
+            return keywords_match(self.pattern, text)
         if self.match_type == "regex":
             return bool(re.search(self.pattern, text, re.IGNORECASE))
         if self.match_type == "payload":

@@ -34,3 +34,4 @@ from . import test_chat_integrity
 from . import test_platform_inputs
 from . import test_whatsapp_2026
 from . import test_health
+from . import test_team
