@@ -2,7 +2,10 @@ import json
 import pathlib
 import sys
 
+import requests
+
 from odoo.tests import common, new_test_user
+from odoo.tests.common import JsonRpcException
 
 # The fake platforms are test and demo tooling of the repository (tools/), not part of the shipped addon.
 TOOLS = pathlib.Path(__file__).resolve().parents[2] / "tools"
@@ -99,3 +102,20 @@ class MessengerCase(common.TransactionCase):
     def messages(self, account, **domain):
         return self.env["messenger.message"].search(
             [("account_id", "=", account.id)] + [(k, "=", v) for k, v in domain.items()])
+
+
+class JsonRpcMixin:
+    """Model calls as the browser makes them (``/web/dataset/call_kw``), for HttpCase tests of what RPC allows."""
+
+    def rpc(self, model, method, *args, context=None, **kwargs):
+        if context:
+            kwargs["context"] = context
+        return self.make_jsonrpc_request(f"/web/dataset/call_kw/{model}/{method}", {
+            "model": model, "method": method, "args": list(args), "kwargs": kwargs})
+
+    def assertRefused(self, call, *args, **kwargs):
+        try:
+            result = call(*args, **kwargs)
+        except (JsonRpcException, requests.HTTPError):
+            return
+        self.fail(f"{args} answered {result!r}")

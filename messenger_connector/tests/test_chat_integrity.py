@@ -1,14 +1,12 @@
-import requests
-
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import HttpCase, tagged
-from odoo.tests.common import JsonRpcException
 
 from . import test_access_matrix as matrix
+from .common import JsonRpcMixin
 
 
 @tagged("post_install", "-at_install")
-class TestChatIntegrity(HttpCase, matrix.TestAccessMatrix):
+class TestChatIntegrity(JsonRpcMixin, HttpCase, matrix.TestAccessMatrix):
     """One agent answers a chat on every path; posts keep their author, date and kind; notes stay with the
     colleagues; the contact changes only explicitly; erasure reaches the chat's notes."""
 
@@ -25,19 +23,6 @@ class TestChatIntegrity(HttpCase, matrix.TestAccessMatrix):
         cls.chat = cls.chats["lead_a"]
         cls.chat.user_id = cls.sales_a
         cls.customer = cls.chat.partner_id
-
-    def rpc(self, model, method, *args, context=None, **kwargs):
-        if context:
-            kwargs["context"] = context
-        return self.make_jsonrpc_request(f"/web/dataset/call_kw/{model}/{method}", {
-            "model": model, "method": method, "args": list(args), "kwargs": kwargs})
-
-    def assertRefused(self, call, *args, **kwargs):
-        try:
-            result = call(*args, **kwargs)
-        except (JsonRpcException, requests.HTTPError):
-            return
-        self.fail(f"{args} answered {result!r}")
 
     def outbound(self):
         return self.chat.messenger_message_ids.filtered(lambda m: m.direction == "out")

@@ -1,18 +1,16 @@
 import json
 
-import requests
-
 from odoo.exceptions import AccessError
 from odoo.tests import new_test_user, tagged
-from odoo.tests.common import JsonRpcException
 
 from odoo.addons.bus.tests.common import WebsocketCase
 
 from . import test_access_matrix as matrix
+from .common import JsonRpcMixin
 
 
 @tagged("post_install", "-at_install")
-class TestChatMembership(WebsocketCase, matrix.TestAccessMatrix):
+class TestChatMembership(JsonRpcMixin, WebsocketCase, matrix.TestAccessMatrix):
     """A chat's members are exactly the people who may read its conversation, whatever path tries to let
     someone else in, and whoever loses access leaves it with everything that was subscribed to it."""
 
@@ -31,19 +29,6 @@ class TestChatMembership(WebsocketCase, matrix.TestAccessMatrix):
 
     def members(self, key):
         return self.chats[key].channel_id.sudo().channel_member_ids
-
-    def rpc(self, model, method, *args, context=None, **kwargs):
-        if context:
-            kwargs["context"] = context
-        return self.make_jsonrpc_request(f"/web/dataset/call_kw/{model}/{method}", {
-            "model": model, "method": method, "args": list(args), "kwargs": kwargs})
-
-    def assertRefused(self, call, *args, **kwargs):
-        try:
-            result = call(*args, **kwargs)
-        except (JsonRpcException, requests.HTTPError):
-            return
-        self.fail(f"{args} answered {result!r}")
 
     # --- the invitation link ------------------------------------------------------------------------
 

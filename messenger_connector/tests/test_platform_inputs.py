@@ -7,11 +7,11 @@ import psycopg2.errors
 
 from odoo import SUPERUSER_ID, api, sql_db
 from odoo.exceptions import AccessError, UserError
-from odoo.tests import HttpCase, tagged
+from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from .common import MessengerCase, fakes
-from .test_wechat import OPENID, OTHER_OPENID, wechat_vals
+from .common import fakes
+from .test_wechat import OPENID, OTHER_OPENID, WeChatCase, wechat_vals
 
 from messenger_fakes import wechat as wf  # noqa: E402, I001
 
@@ -19,22 +19,9 @@ THIRD_OPENID = "oThird0penId0000000000000003"
 
 
 @tagged("post_install", "-at_install")
-class TestPlatformInputs(MessengerCase, HttpCase):
+class TestPlatformInputs(WeChatCase):
     """What the platforms send is accepted only when it is theirs and can be processed; what is sent out in bulk
     and the consent recorded by hand follow the person's choices."""
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.fake_wc = wf.FakeWeChat()
-        cls.fake_wc.start()
-        cls.addClassCleanup(cls.fake_wc.stop)
-        cls.wc_account = cls.env["messenger.account"].create(wechat_vals(cls.fake_wc, company_id=cls.company.id))
-
-    def setUp(self):
-        super().setUp()
-        self.fake_wc.reset()
-        self.fake_wc.account_type = "service"
 
     def wc_post(self, account, params, body):
         return self.url_open(f"/messenger/webhook/{account.webhook_key}?{wf.wc_query(params)}", data=body,

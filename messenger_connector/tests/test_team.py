@@ -71,6 +71,14 @@ class TestLabels(MessengerCase):
 FRIDAY_1801 = datetime.datetime(2026, 12, 4, 17, 1)
 
 
+def chat_desk(env):
+    """Working hours Monday to Friday, 8:00 to 18:00 in Berlin."""
+    return env["resource.calendar"].create({
+        "name": "Chat desk", "tz": "Europe/Berlin", "attendance_ids": [(5, 0, 0)] + [
+            (0, 0, {"name": f"Day {day}", "dayofweek": str(day), "hour_from": 8, "hour_to": 18,
+                    "day_period": "morning"}) for day in range(5)]})
+
+
 @tagged("post_install", "-at_install")
 class TestReplyTargets(MessengerCase):
     """Reply targets count in the account's working hours, with its leaves and public holidays."""
@@ -78,10 +86,7 @@ class TestReplyTargets(MessengerCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.calendar = cls.env["resource.calendar"].create({
-            "name": "Chat desk", "tz": "Europe/Berlin", "attendance_ids": [(5, 0, 0)] + [
-                (0, 0, {"name": f"Day {day}", "dayofweek": str(day), "hour_from": 8, "hour_to": 18,
-                        "day_period": "morning"}) for day in range(5)]})
+        cls.calendar = chat_desk(cls.env)
         cls.wa_account.write({"resource_calendar_id": cls.calendar.id, "reply_target_minutes": 15})
 
     def write_at(self, when, wa_id, text="Hello"):
@@ -134,10 +139,7 @@ class TestAutoMessages(MessengerCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.calendar = cls.env["resource.calendar"].create({
-            "name": "Chat desk", "tz": "Europe/Berlin", "attendance_ids": [(5, 0, 0)] + [
-                (0, 0, {"name": f"Day {day}", "dayofweek": str(day), "hour_from": 8, "hour_to": 18,
-                        "day_period": "morning"}) for day in range(5)]})
+        cls.calendar = chat_desk(cls.env)
         cls.wa_account.write({"resource_calendar_id": cls.calendar.id, "greeting_message": "Welcome!",
                               "away_message": "We are closed. Back on {back}."})
 

@@ -23,9 +23,8 @@ def wechat_vals(fake, **overrides):
             "wc_original_id": wf.DEMO_WC_ORIGINAL_ID, "retry_delay": 1, "audience_group_id": False, **overrides}
 
 
-@tagged("post_install", "-at_install")
-class TestWeChat(MessengerCase, HttpCase):
-    """WeChat through the real webhook route and the fake WeChat API."""
+class WeChatCase(MessengerCase, HttpCase):
+    """A WeChat service account on its own fake WeChat API (no tests of its own)."""
 
     @classmethod
     def setUpClass(cls):
@@ -39,6 +38,11 @@ class TestWeChat(MessengerCase, HttpCase):
         super().setUp()
         self.fake_wc.reset()
         self.fake_wc.account_type = "service"
+
+
+@tagged("post_install", "-at_install")
+class TestWeChat(WeChatCase):
+    """WeChat through the real webhook route and the fake WeChat API."""
 
     # --- helpers ------------------------------------------------------------------------------------
 
